@@ -1,0 +1,1 @@
+"""Hip-exoskeleton assistance: force profile, admittance + PD control, actuator, replay."""

