@@ -30,6 +30,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv"
 fi
 mkdir -p "$stamps"
+# colcon must not mistake the environment for workspace packages.
+touch "$venv/COLCON_IGNORE"
 vpy="$venv/bin/python"
 pip=("$vpy" -m pip install --quiet --disable-pip-version-check)
 

@@ -1,0 +1,59 @@
+"""The repository is a ROS 2 workspace colcon can build: well-formed packages and entry points."""
+
+import importlib
+import importlib.metadata
+import re
+from pathlib import Path
+
+import pytest
+from catkin_pkg.package import parse_package
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PYTHON_PACKAGES = ["k2muse_dataset", "k2muse_learning", "k2muse_inference", "exo_control"]
+
+
+@pytest.mark.parametrize("name", PYTHON_PACKAGES)
+def test_ament_python_package_is_complete(name):
+    root = SRC / name
+    package = parse_package(root / "package.xml")
+    assert package.package_format == 3
+    assert package.name == name
+    assert package.get_build_type() == "ament_python"
+    assert package.exec_depends, "runtime dependencies must be declared"
+    assert (root / "resource" / name).is_file()
+    assert (root / name / "__init__.py").is_file()
+    setup_cfg = (root / "setup.cfg").read_text()
+    assert f"script_dir=$base/lib/{name}" in setup_cfg
+    assert f"install_scripts=$base/lib/{name}" in setup_cfg
+
+
+@pytest.mark.parametrize("name", PYTHON_PACKAGES)
+def test_every_console_entry_point_resolves(name):
+    entry_points = importlib.metadata.distribution(name).entry_points
+    scripts = [ep for ep in entry_points if ep.group == "console_scripts"]
+    assert scripts, f"{name} declares no console entry point"
+    for entry_point in scripts:
+        assert callable(entry_point.load()), entry_point.name
+
+
+def test_workspace_dependencies_between_packages_exist():
+    names = {p.name for p in SRC.iterdir() if (p / "package.xml").exists()}
+    for name in names:
+        package = parse_package(SRC / name / "package.xml")
+        for dependency in package.exec_depends + package.build_depends:
+            if dependency.name.startswith(("k2muse_", "exo_")):
+                assert dependency.name in names, f"{name} depends on missing {dependency.name}"
+
+
+def test_exo_msgs_generates_every_message_file():
+    root = SRC / "exo_msgs"
+    package = parse_package(root / "package.xml")
+    assert package.package_format == 3
+    assert package.get_build_type() == "ament_cmake"
+    assert "rosidl_interface_packages" in [group.name for group in package.member_of_groups]
+    listed = set(re.findall(r'"msg/(\w+\.msg)"', (root / "CMakeLists.txt").read_text()))
+    on_disk = {p.name for p in (root / "msg").glob("*.msg")}
+    assert listed == on_disk
+    generated = importlib.import_module("exo_msgs.msg")
+    for msg in on_disk:
+        assert hasattr(generated, msg.removesuffix(".msg")), msg
