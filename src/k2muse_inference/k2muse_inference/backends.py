@@ -1,0 +1,254 @@
+"""Inference backends behind one small interface, and the fallback chain that picks one.
+
+A backend loads every per-mode model of the ensemble once and answers ``predict(batch)`` with
+one row of outputs per model, so the ensemble average and the validity checks stay in one
+place (``ensemble.py``) whatever runs the models. Heavy libraries (tensorrt, torch,
+onnxruntime) are imported only when their backend is built, so a missing one costs nothing
+until it is asked for and then becomes a reason in the fallback log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+BACKEND_NAMES = ("tensorrt", "onnxruntime", "pytorch")
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run here (library, hardware or model file missing)."""
+
+
+class ModelMismatch(RuntimeError):
+    """A model file does not match its manifest (tensor names, channels, window length)."""
+
+
+class Backend(Protocol):
+    """Runs every model of the ensemble on one batch of windows."""
+
+    name: str
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Map (batch, channel, time) float32 windows to (models, batch) float64 moments."""
+        ...
+
+
+@dataclass(frozen=True)
+class EnsembleFiles:
+    """What a backend needs to load the ensemble: resolved files and the tensor contract."""
+
+    folder: Path
+    mode_keys: tuple[str, ...]
+    files: tuple[dict[str, str], ...]  # per model: kind ("torch", "onnx", ...) -> relative path
+    architecture: dict
+    input_name: str
+    channels: int
+    window_length: int
+
+    def paths(self, kind: str) -> list[Path]:
+        """Absolute paths of one file kind for every model; BackendUnavailable if any is absent."""
+        resolved = []
+        for mode_key, files in zip(self.mode_keys, self.files, strict=True):
+            relative = files.get(kind)
+            path = self.folder / relative if relative else None
+            if path is None or not path.is_file():
+                raise BackendUnavailable(
+                    f"model {mode_key}: no {kind} file in {self.folder}"
+                    + (f" ({relative} missing)" if relative else "")
+                )
+            resolved.append(path)
+        return resolved
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Tuning knobs of the backends (all have working defaults)."""
+
+    onnx_threads: int = 1
+    onnx_prefer_simplified: bool = True
+    torch_threads: int = 1
+
+
+def _check_output(outputs: np.ndarray, models: int, batch: int, backend: str) -> np.ndarray:
+    """Reshape raw outputs to (models, batch) or fail loudly on a shape the contract forbids."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.size != models * batch:
+        raise ModelMismatch(
+            f"{backend}: expected {models} models x {batch} outputs, got shape {outputs.shape}"
+        )
+    return outputs.reshape(models, batch)
+
+
+class OnnxRuntimeBackend:
+    """ONNX Runtime on the CPU, one intra-op thread by default so it never fights the executor."""
+
+    name = "onnxruntime"
+
+    def __init__(self, ensemble: EnsembleFiles, options: BackendOptions):
+        try:
+            import onnxruntime as ort
+        except ImportError as error:
+            raise BackendUnavailable(f"onnxruntime is not installed ({error})") from error
+        kinds = ["onnx_sim", "onnx"] if options.onnx_prefer_simplified else ["onnx", "onnx_sim"]
+        paths, reasons = None, []
+        for kind in kinds:
+            try:
+                paths = ensemble.paths(kind)
+                break
+            except BackendUnavailable as error:
+                reasons.append(str(error))
+        if paths is None:
+            raise BackendUnavailable("; ".join(reasons))
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = options.onnx_threads
+        session_options.inter_op_num_threads = 1
+        session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.files = paths
+        self._sessions = [
+            ort.InferenceSession(str(path), session_options, providers=["CPUExecutionProvider"])
+            for path in paths
+        ]
+        for path, session in zip(paths, self._sessions, strict=True):
+            _check_onnx_input(path, session, ensemble)
+        self._input_name = ensemble.input_name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(batch, channel, time) windows -> (models, batch) moments in N·m/kg."""
+        outputs = [session.run(None, {self._input_name: batch})[0] for session in self._sessions]
+        return _check_output(np.stack(outputs), len(self._sessions), len(batch), self.name)
+
+
+def _check_onnx_input(path: Path, session, ensemble: EnsembleFiles) -> None:
+    """The ONNX graph must take (batch, channels, window) under the manifest's tensor name."""
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or inputs[0].name != ensemble.input_name:
+        names = [i.name for i in inputs]
+        raise ModelMismatch(f"{path}: inputs {names}, manifest says [{ensemble.input_name!r}]")
+    shape = inputs[0].shape
+    expected = (ensemble.channels, ensemble.window_length)
+    if len(shape) != 3 or tuple(shape[1:]) != expected:
+        raise ModelMismatch(
+            f"{path}: input shape {shape}, manifest says (batch, {expected[0]}, {expected[1]})"
+        )
+
+
+class PyTorchBackend:
+    """The torch modules rebuilt from the manifest's architecture and safetensors weights."""
+
+    name = "pytorch"
+
+    def __init__(self, ensemble: EnsembleFiles, options: BackendOptions):
+        try:
+            import torch
+            from k2muse_learning.tcn import build_tcn
+            from safetensors.torch import load_file
+        except ImportError as error:
+            raise BackendUnavailable(
+                f"PyTorch backend needs torch and k2muse_learning ({error})"
+            ) from error
+        paths = ensemble.paths("torch")
+        torch.set_num_threads(options.torch_threads)
+        self._torch = torch
+        self._modules = []
+        for path in paths:
+            module = build_tcn(ensemble.architecture)
+            try:
+                module.load_state_dict(load_file(str(path)))
+            except RuntimeError as error:
+                raise ModelMismatch(f"{path}: weights do not fit the manifest's architecture: "
+                                    f"{error}") from error
+            module.eval()
+            self._modules.append(module)
+        self.files = paths
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(batch, channel, time) windows -> (models, batch) moments in N·m/kg."""
+        with self._torch.inference_mode():
+            tensor = self._torch.from_numpy(batch)
+            outputs = [module(tensor).numpy() for module in self._modules]
+        return _check_output(np.stack(outputs), len(self._modules), len(batch), self.name)
+
+
+class TensorRTBackend:
+    """Serialized TensorRT engines run by the TCN package's runner (GPU machines only)."""
+
+    name = "tensorrt"
+
+    def __init__(self, ensemble: EnsembleFiles, options: BackendOptions):
+        try:
+            from k2muse_learning.trt import TensorRTRunner
+        except ImportError as error:
+            raise BackendUnavailable(f"TensorRT runner cannot be imported ({error})") from error
+        paths = ensemble.paths("tensorrt")
+        try:
+            self._runners = [TensorRTRunner(path) for path in paths]
+        except (ImportError, RuntimeError, OSError) as error:
+            raise BackendUnavailable(f"TensorRT cannot load the engines: {error}") from error
+        self.files = paths
+        self._input_name = ensemble.input_name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(batch, channel, time) windows -> (models, batch) moments in N·m/kg."""
+        outputs = [runner(batch) for runner in self._runners]
+        return _check_output(np.stack(outputs), len(self._runners), len(batch), self.name)
+
+
+BACKEND_FACTORIES: dict[str, Callable[[EnsembleFiles, BackendOptions], Backend]] = {
+    "tensorrt": TensorRTBackend,
+    "onnxruntime": OnnxRuntimeBackend,
+    "pytorch": PyTorchBackend,
+}
+
+
+def fallback_order(requested: str) -> list[str]:
+    """Backends to try: the requested one first, then the rest fastest first ("auto": all)."""
+    if requested == "auto":
+        return list(BACKEND_NAMES)
+    if requested not in BACKEND_NAMES:
+        raise ValueError(
+            f"unknown backend {requested!r}; choose auto, {', '.join(BACKEND_NAMES)}"
+        )
+    return [requested] + [name for name in BACKEND_NAMES if name != requested]
+
+
+@dataclass
+class Selection:
+    """The backend that runs and why the ones before it in the chain did not."""
+
+    backend: Backend
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def describe(self, requested: str) -> str:
+        """One log line naming the running backend and every fallback reason."""
+        line = f"inference backend: {self.backend.name} (requested {requested})"
+        if self.skipped:
+            line += "; skipped " + "; ".join(f"{name}: {why}" for name, why in self.skipped)
+        return line
+
+
+def select_backend(
+    requested: str,
+    ensemble: EnsembleFiles,
+    options: BackendOptions,
+    factories: dict[str, Callable[[EnsembleFiles, BackendOptions], Backend]] | None = None,
+    order: Sequence[str] | None = None,
+) -> Selection:
+    """Build the first backend of the fallback chain that loads; ModelMismatch is not skipped.
+
+    A model that contradicts its manifest would contradict it on every backend, so it stops the
+    search instead of being hidden behind a fallback.
+    """
+    factories = BACKEND_FACTORIES if factories is None else factories
+    skipped: list[tuple[str, str]] = []
+    for name in order or fallback_order(requested):
+        try:
+            return Selection(factories[name](ensemble, options), skipped)
+        except BackendUnavailable as error:
+            skipped.append((name, str(error)))
+    reasons = "; ".join(f"{name}: {why}" for name, why in skipped)
+    raise BackendUnavailable(f"no inference backend could load the ensemble ({reasons})")

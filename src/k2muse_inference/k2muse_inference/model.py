@@ -1,0 +1,164 @@
+"""What the node takes from a model folder's manifest, and the checks that refuse a mismatch.
+
+The manifest (``docs/architecture.md`` section 2) is read and verified (format, version,
+sha256) by ``k2muse_learning.artifacts.load_manifest``; this module checks the part the node
+depends on - sample rate, window length, input channels and tensor layout - against what the
+node can produce and what the deployment configuration pinned, and turns it into the pieces
+the node uses: a window geometry, an input feature builder and the ensemble's files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from k2muse_inference.backends import EnsembleFiles
+
+# Input channels this node can compute from a hip angle stream, with their units.
+SUPPORTED_INPUTS = {"hip_angle": "rad", "hip_velocity": "rad/s"}
+
+
+class ManifestMismatch(ValueError):
+    """The model folder does not fit this node or its configuration; the node must not start."""
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """Values the deployment pins; 0 or empty means "take the manifest's"."""
+
+    sample_rate_hz: float = 0.0
+    window_length: int = 0
+    inputs: tuple[str, ...] = ()
+    mode_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The checked manifest facts the node runs on."""
+
+    model_id: str
+    sample_rate_hz: float
+    window_length: int
+    inputs: tuple[str, ...]
+    synthetic_training_data: bool
+    ensemble: EnsembleFiles
+
+
+def _require(manifest: Mapping[str, Any], key: str, folder: Path) -> Any:
+    if key not in manifest:
+        raise ManifestMismatch(f"{folder}/manifest.json: missing key {key!r}")
+    return manifest[key]
+
+
+def model_spec(folder: Path, manifest: Mapping[str, Any], expected: Expectations) -> ModelSpec:
+    """Check a loaded manifest against the node's abilities and ``expected``; raise on mismatch."""
+    where = f"{folder}/manifest.json"
+    rate = float(_require(manifest, "sample_rate_hz", folder))
+    window = int(_require(manifest, "window_length", folder))
+    if not (math.isfinite(rate) and rate > 0.0) or window < 2:
+        raise ManifestMismatch(f"{where}: sample_rate_hz {rate} / window_length {window} invalid")
+    if expected.sample_rate_hz and not math.isclose(rate, expected.sample_rate_hz, rel_tol=1e-9):
+        raise ManifestMismatch(
+            f"{where}: model sample rate {rate} Hz, but the node is configured for "
+            f"{expected.sample_rate_hz} Hz (parameter expected_sample_rate_hz)"
+        )
+    if expected.window_length and window != expected.window_length:
+        raise ManifestMismatch(
+            f"{where}: model window {window} samples, but the node is configured for "
+            f"{expected.window_length} (parameter expected_window_length)"
+        )
+
+    inputs = tuple(_input_names(_require(manifest, "inputs", folder), where))
+    if expected.inputs and inputs != tuple(expected.inputs):
+        raise ManifestMismatch(
+            f"{where}: model inputs {list(inputs)}, but the node is configured for "
+            f"{list(expected.inputs)} (parameter expected_inputs)"
+        )
+
+    tensor = _require(manifest, "input_tensor", folder)
+    layout = str(tensor.get("layout", "")).replace(" ", "")
+    if layout != "batch,channel,time" or tensor.get("dtype") != "float32":
+        raise ManifestMismatch(
+            f"{where}: input tensor layout {layout!r} dtype {tensor.get('dtype')!r}; this node "
+            "feeds 'batch,channel,time' float32"
+        )
+
+    models = list(_require(manifest, "models", folder))
+    available = [str(m["mode_key"]) for m in models]
+    if expected.mode_keys:
+        missing = sorted(set(expected.mode_keys) - set(available))
+        if missing:
+            raise ManifestMismatch(f"{where}: mode_keys {missing} not in the ensemble {available}")
+        models = [m for m in models if m["mode_key"] in expected.mode_keys]
+    if not models:
+        raise ManifestMismatch(f"{where}: the ensemble lists no models")
+
+    ensemble = EnsembleFiles(
+        folder=Path(folder),
+        mode_keys=tuple(str(m["mode_key"]) for m in models),
+        files=tuple(dict(m.get("files", {})) for m in models),
+        architecture=dict(_require(manifest, "architecture", folder)),
+        input_name=str(tensor.get("name", "")),
+        channels=len(inputs),
+        window_length=window,
+    )
+    return ModelSpec(
+        model_id=str(_require(manifest, "model_id", folder)),
+        sample_rate_hz=rate,
+        window_length=window,
+        inputs=inputs,
+        synthetic_training_data=bool(manifest.get("synthetic_training_data", False)),
+        ensemble=ensemble,
+    )
+
+
+def _input_names(inputs: Sequence[Mapping[str, Any]], where: str) -> list[str]:
+    names = []
+    for entry in inputs:
+        name, unit = entry.get("name"), entry.get("unit")
+        if name not in SUPPORTED_INPUTS:
+            raise ManifestMismatch(
+                f"{where}: model input {name!r} cannot be computed from joint states "
+                f"(supported: {sorted(SUPPORTED_INPUTS)})"
+            )
+        if unit != SUPPORTED_INPUTS[name]:
+            raise ManifestMismatch(
+                f"{where}: model input {name!r} in {unit!r}, this node provides "
+                f"{SUPPORTED_INPUTS[name]!r}"
+            )
+        names.append(name)
+    if not names:
+        raise ManifestMismatch(f"{where}: the model declares no inputs")
+    return names
+
+
+def hip_velocity(angles_rad: np.ndarray, sample_rate_hz: float) -> np.ndarray:
+    """Hip angular velocity (rad/s) as the training data computes it."""
+    return np.gradient(angles_rad, 1.0 / sample_rate_hz)
+
+
+def _hip_angle(angles_rad: np.ndarray, sample_rate_hz: float) -> np.ndarray:
+    return angles_rad
+
+
+_CHANNEL_FUNCTIONS = {"hip_angle": _hip_angle, "hip_velocity": hip_velocity}
+
+
+class FeatureBuilder:
+    """Turns a resampled hip-angle window (rad) into the model's (channel, time) input."""
+
+    def __init__(self, inputs: Sequence[str], sample_rate_hz: float):
+        self.inputs = tuple(inputs)
+        self.sample_rate_hz = sample_rate_hz
+        self._functions = [_CHANNEL_FUNCTIONS[name] for name in self.inputs]
+
+    def __call__(self, angles_rad: np.ndarray) -> np.ndarray:
+        """(time,) angles -> (channel, time) float32 in the manifest's channel order."""
+        return np.stack([f(angles_rad, self.sample_rate_hz) for f in self._functions]).astype(
+            np.float32
+        )

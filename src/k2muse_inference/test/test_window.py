@@ -1,0 +1,117 @@
+"""Sliding window: resampling, reordering, duplicates, gaps and bad samples (no ROS)."""
+
+import math
+
+import numpy as np
+import pytest
+from k2muse_inference.window import NS_PER_S, LegHistory, Verdict, WindowSpec
+
+SPEC = WindowSpec(sample_rate_hz=100.0, window_length=50, max_gap_s=0.05)
+
+
+def gait_angle(t_s):
+    """A hip-flexion-like signal (rad) with enough curvature to expose interpolation errors."""
+    return 0.35 * np.sin(2 * np.pi * 0.9 * np.asarray(t_s)) + 0.1
+
+
+def feed(history, rate_hz, n, start_s=1.0):
+    stamps = [int(round((start_s + i / rate_hz) * NS_PER_S)) for i in range(n)]
+    verdicts = [history.add(s, float(gait_angle(s / NS_PER_S))) for s in stamps]
+    return stamps, verdicts
+
+
+def test_window_at_model_rate_holds_the_raw_samples_exactly():
+    history = LegHistory(SPEC)
+    stamps, _ = feed(history, 100.0, 120)
+    expected = gait_angle(np.array(stamps[-50:]) / NS_PER_S)
+    np.testing.assert_array_equal(history.window(), expected)
+
+
+def test_faster_input_is_decimated_onto_the_model_grid():
+    history = LegHistory(SPEC)
+    stamps, _ = feed(history, 200.0, 240)
+    # 200 Hz input, 100 Hz model: the window is every other sample ending at the newest one.
+    expected = gait_angle(np.array(stamps[-99::2]) / NS_PER_S)
+    np.testing.assert_array_equal(history.window(), expected)
+
+
+def test_slower_input_is_interpolated_and_window_ends_at_newest_stamp():
+    history = LegHistory(SPEC)
+    stamps, _ = feed(history, 60.0, 90)
+    window = history.window()
+    grid_s = stamps[-1] / NS_PER_S - np.arange(49, -1, -1) / 100.0
+    assert window[-1] == gait_angle(stamps[-1] / NS_PER_S)
+    # Linear interpolation of a smooth gait signal sampled at 60 Hz: error well under 1 mrad.
+    np.testing.assert_allclose(window, gait_angle(grid_s), atol=1e-3)
+
+
+def test_window_is_invalid_until_it_covers_the_model_span():
+    history = LegHistory(SPEC)
+    _, verdicts = feed(history, 100.0, 49)
+    assert all(v is Verdict.ACCEPTED for v in verdicts)
+    assert history.window() is None
+    assert history.covered_fraction() == pytest.approx(48 / 49)
+    feed(history, 100.0, 1, start_s=1.49)
+    assert history.window() is not None
+
+
+def test_duplicate_and_out_of_order_stamps_are_dropped_without_touching_the_window():
+    history = LegHistory(SPEC)
+    stamps, _ = feed(history, 100.0, 60)
+    before = history.window().copy()
+    assert history.add(stamps[-1], 2.0) is Verdict.DUPLICATE
+    assert history.add(stamps[-5], 2.0) is Verdict.OUT_OF_ORDER
+    np.testing.assert_array_equal(history.window(), before)
+    assert history.counts[Verdict.DUPLICATE] == 1
+    assert history.counts[Verdict.OUT_OF_ORDER] == 1
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_sample_invalidates_the_window_until_refilled(bad):
+    history = LegHistory(SPEC)
+    stamps, _ = feed(history, 100.0, 60)
+    assert history.add(stamps[-1] + NS_PER_S // 100, bad) is Verdict.NON_FINITE
+    assert history.window() is None
+    _, verdicts = feed(history, 100.0, 49, start_s=stamps[-1] / NS_PER_S + 0.02)
+    assert history.window() is None
+    feed(history, 100.0, 1, start_s=stamps[-1] / NS_PER_S + 0.02 + 0.49)
+    assert np.isfinite(history.window()).all()
+
+
+def test_absurd_angle_and_implausible_jump_are_rejected():
+    history = LegHistory(SPEC)
+    stamps, _ = feed(history, 100.0, 60)
+    assert history.add(stamps[-1] + 10_000_000, 4.0) is Verdict.OUT_OF_RANGE
+    assert history.window() is None
+    history = LegHistory(SPEC)
+    stamps, _ = feed(history, 100.0, 60)
+    # 1 rad in 10 ms is 100 rad/s: an encoder glitch, not a hip.
+    assert history.add(stamps[-1] + 10_000_000, gait_angle(stamps[-1] / NS_PER_S) + 1.0) is (
+        Verdict.IMPLAUSIBLE_JUMP
+    )
+    assert history.window() is not None  # the glitch is skipped, the window stays good
+
+
+def test_gap_restarts_the_window():
+    history = LegHistory(SPEC)
+    stamps, _ = feed(history, 100.0, 60)
+    verdict = history.add(stamps[-1] + int(0.2 * NS_PER_S), 0.1)
+    assert verdict is Verdict.RESTARTED_AFTER_GAP and verdict.kept
+    assert len(history) == 1 and history.window() is None
+
+
+def test_long_streams_keep_a_bounded_history():
+    history = LegHistory(SPEC, initial_capacity=16)
+    stamps, _ = feed(history, 1000.0, 5000)
+    assert len(history) < 4 * 500  # 0.49 s at 1 kHz is ~490 samples
+    grid_s = stamps[-1] / NS_PER_S - np.arange(49, -1, -1) / 100.0
+    np.testing.assert_allclose(history.window(), gait_angle(grid_s), atol=1e-12)
+
+
+def test_spec_refuses_nonsense():
+    with pytest.raises(ValueError, match="sample_rate_hz"):
+        WindowSpec(sample_rate_hz=0.0, window_length=10)
+    with pytest.raises(ValueError, match="window_length"):
+        WindowSpec(sample_rate_hz=100.0, window_length=1)
+    with pytest.raises(ValueError, match="min_angle_rad"):
+        WindowSpec(sample_rate_hz=100.0, window_length=10, min_angle_rad=1.0, max_angle_rad=0.0)
