@@ -9,12 +9,14 @@ until it is asked for and then becomes a reason in the fallback log.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from k2muse_learning.artifacts import ArtifactError, load_weights, model_file
 
 BACKEND_NAMES = ("tensorrt", "onnxruntime", "pytorch")
 
@@ -39,29 +41,21 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class EnsembleFiles:
-    """What a backend needs to load the ensemble: resolved files and the tensor contract."""
+    """What a backend loads: a verified model folder and its tensor contract."""
 
     folder: Path
+    manifest: dict
     mode_keys: tuple[str, ...]
-    files: tuple[dict[str, str], ...]  # per model: kind ("torch", "onnx", ...) -> relative path
-    architecture: dict
     input_name: str
     channels: int
     window_length: int
 
     def paths(self, kind: str) -> list[Path]:
-        """Absolute paths of one file kind for every model; BackendUnavailable if any is absent."""
-        resolved = []
-        for mode_key, files in zip(self.mode_keys, self.files, strict=True):
-            relative = files.get(kind)
-            path = self.folder / relative if relative else None
-            if path is None or not path.is_file():
-                raise BackendUnavailable(
-                    f"model {mode_key}: no {kind} file in {self.folder}"
-                    + (f" ({relative} missing)" if relative else "")
-                )
-            resolved.append(path)
-        return resolved
+        """One file kind (onnx, onnx_sim, torch, tensorrt) per model, or BackendUnavailable."""
+        try:
+            return [model_file(self.folder, self.manifest, key, kind) for key in self.mode_keys]
+        except ArtifactError as error:
+            raise BackendUnavailable(str(error)) from error
 
 
 @dataclass(frozen=True)
@@ -143,27 +137,15 @@ class PyTorchBackend:
     name = "pytorch"
 
     def __init__(self, ensemble: EnsembleFiles, options: BackendOptions):
-        try:
-            import torch
-            from k2muse_learning.tcn import build_tcn
-            from safetensors.torch import load_file
-        except ImportError as error:
-            raise BackendUnavailable(
-                f"PyTorch backend needs torch and k2muse_learning ({error})"
-            ) from error
+        import torch
+
         paths = ensemble.paths("torch")
         torch.set_num_threads(options.torch_threads)
         self._torch = torch
-        self._modules = []
-        for path in paths:
-            module = build_tcn(ensemble.architecture)
-            try:
-                module.load_state_dict(load_file(str(path)))
-            except RuntimeError as error:
-                raise ModelMismatch(f"{path}: weights do not fit the manifest's architecture: "
-                                    f"{error}") from error
-            module.eval()
-            self._modules.append(module)
+        try:
+            self._modules = [load_weights(p, ensemble.manifest["architecture"]) for p in paths]
+        except ArtifactError as error:
+            raise ModelMismatch(str(error)) from error
         self.files = paths
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -180,17 +162,19 @@ class TensorRTBackend:
     name = "tensorrt"
 
     def __init__(self, ensemble: EnsembleFiles, options: BackendOptions):
-        try:
-            from k2muse_learning.trt import TensorRTRunner
-        except ImportError as error:
-            raise BackendUnavailable(f"TensorRT runner cannot be imported ({error})") from error
+        # Look before importing: the runner module pulls in torch CUDA state for nothing.
+        if importlib.util.find_spec("tensorrt") is None:
+            raise BackendUnavailable("the tensorrt Python module is not installed")
+        from k2muse_learning.trt import TensorRTRunner, TensorRTUnavailable
+
         paths = ensemble.paths("tensorrt")
         try:
             self._runners = [TensorRTRunner(path) for path in paths]
-        except (ImportError, RuntimeError, OSError) as error:
+        except TensorRTUnavailable as error:
+            raise BackendUnavailable(str(error)) from error
+        except RuntimeError as error:
             raise BackendUnavailable(f"TensorRT cannot load the engines: {error}") from error
         self.files = paths
-        self._input_name = ensemble.input_name
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(batch, channel, time) windows -> (models, batch) moments in N·m/kg."""

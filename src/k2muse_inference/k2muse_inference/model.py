@@ -1,10 +1,10 @@
 """What the node takes from a model folder's manifest, and the checks that refuse a mismatch.
 
 The manifest (``docs/architecture.md`` section 2) is read and verified (format, version,
-sha256) by ``k2muse_learning.artifacts.load_manifest``; this module checks the part the node
-depends on - sample rate, window length, input channels and tensor layout - against what the
-node can produce and what the deployment configuration pinned, and turns it into the pieces
-the node uses: a window geometry, an input feature builder and the ensemble's files.
+structure, sha256) by ``k2muse_learning.artifacts.load_manifest``; this module checks what the
+node depends on - sample rate, window length, input channels, tensor layout - against what
+the node can compute and what the deployment configuration pinned, and turns it into the
+pieces the node runs on: a window geometry, a feature builder and the ensemble's files.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from k2muse_learning.artifacts import load_manifest
 
 from k2muse_inference.backends import EnsembleFiles
 
@@ -49,38 +50,42 @@ class ModelSpec:
     ensemble: EnsembleFiles
 
 
-def _require(manifest: Mapping[str, Any], key: str, folder: Path) -> Any:
-    if key not in manifest:
-        raise ManifestMismatch(f"{folder}/manifest.json: missing key {key!r}")
-    return manifest[key]
+def load_model_spec(folder: str | Path, expected: Expectations) -> ModelSpec:
+    """Verify a model folder (``load_manifest``: format, sha256) and check it fits the node.
+
+    Raises ``ArtifactError`` for a broken folder and ``ManifestMismatch`` for one that is
+    intact but not what this node or its configuration expects.
+    """
+    folder = Path(folder)
+    return model_spec(folder, load_manifest(folder), expected)
 
 
 def model_spec(folder: Path, manifest: Mapping[str, Any], expected: Expectations) -> ModelSpec:
-    """Check a loaded manifest against the node's abilities and ``expected``; raise on mismatch."""
+    """Check a verified manifest against the node's abilities and ``expected``."""
     where = f"{folder}/manifest.json"
-    rate = float(_require(manifest, "sample_rate_hz", folder))
-    window = int(_require(manifest, "window_length", folder))
-    if not (math.isfinite(rate) and rate > 0.0) or window < 2:
-        raise ManifestMismatch(f"{where}: sample_rate_hz {rate} / window_length {window} invalid")
+    rate = float(manifest["sample_rate_hz"])
+    window = int(manifest["window_length"])
     if expected.sample_rate_hz and not math.isclose(rate, expected.sample_rate_hz, rel_tol=1e-9):
         raise ManifestMismatch(
-            f"{where}: model sample rate {rate} Hz, but the node is configured for "
-            f"{expected.sample_rate_hz} Hz (parameter expected_sample_rate_hz)"
+            f"{where}: model sample rate {rate:g} Hz, but the node is configured for "
+            f"{expected.sample_rate_hz:g} Hz (parameter expected_sample_rate_hz)"
         )
     if expected.window_length and window != expected.window_length:
         raise ManifestMismatch(
             f"{where}: model window {window} samples, but the node is configured for "
             f"{expected.window_length} (parameter expected_window_length)"
         )
+    if window < 2:
+        raise ManifestMismatch(f"{where}: window_length {window} is too short to estimate from")
 
-    inputs = tuple(_input_names(_require(manifest, "inputs", folder), where))
+    inputs = tuple(_input_names(manifest["inputs"], where))
     if expected.inputs and inputs != tuple(expected.inputs):
         raise ManifestMismatch(
             f"{where}: model inputs {list(inputs)}, but the node is configured for "
             f"{list(expected.inputs)} (parameter expected_inputs)"
         )
 
-    tensor = _require(manifest, "input_tensor", folder)
+    tensor = manifest["input_tensor"]
     layout = str(tensor.get("layout", "")).replace(" ", "")
     if layout != "batch,channel,time" or tensor.get("dtype") != "float32":
         raise ManifestMismatch(
@@ -88,32 +93,29 @@ def model_spec(folder: Path, manifest: Mapping[str, Any], expected: Expectations
             "feeds 'batch,channel,time' float32"
         )
 
-    models = list(_require(manifest, "models", folder))
-    available = [str(m["mode_key"]) for m in models]
-    if expected.mode_keys:
-        missing = sorted(set(expected.mode_keys) - set(available))
-        if missing:
-            raise ManifestMismatch(f"{where}: mode_keys {missing} not in the ensemble {available}")
-        models = [m for m in models if m["mode_key"] in expected.mode_keys]
-    if not models:
-        raise ManifestMismatch(f"{where}: the ensemble lists no models")
+    available = [str(m["mode_key"]) for m in manifest["models"]]
+    mode_keys = tuple(expected.mode_keys) or tuple(available)
+    missing = sorted(set(mode_keys) - set(available))
+    if missing:
+        raise ManifestMismatch(
+            f"{where}: mode_keys {missing} are not in the ensemble {available} (parameter "
+            "mode_keys)"
+        )
 
-    ensemble = EnsembleFiles(
-        folder=Path(folder),
-        mode_keys=tuple(str(m["mode_key"]) for m in models),
-        files=tuple(dict(m.get("files", {})) for m in models),
-        architecture=dict(_require(manifest, "architecture", folder)),
-        input_name=str(tensor.get("name", "")),
-        channels=len(inputs),
-        window_length=window,
-    )
     return ModelSpec(
-        model_id=str(_require(manifest, "model_id", folder)),
+        model_id=str(manifest.get("model_id", folder.name)),
         sample_rate_hz=rate,
         window_length=window,
         inputs=inputs,
         synthetic_training_data=bool(manifest.get("synthetic_training_data", False)),
-        ensemble=ensemble,
+        ensemble=EnsembleFiles(
+            folder=folder,
+            manifest=dict(manifest),
+            mode_keys=mode_keys,
+            input_name=str(tensor.get("name", "")),
+            channels=len(inputs),
+            window_length=window,
+        ),
     )
 
 
@@ -137,16 +139,16 @@ def _input_names(inputs: Sequence[Mapping[str, Any]], where: str) -> list[str]:
     return names
 
 
-def hip_velocity(angles_rad: np.ndarray, sample_rate_hz: float) -> np.ndarray:
-    """Hip angular velocity (rad/s) as the training data computes it."""
-    return np.gradient(angles_rad, 1.0 / sample_rate_hz)
-
-
 def _hip_angle(angles_rad: np.ndarray, sample_rate_hz: float) -> np.ndarray:
-    return angles_rad
+    return angles_rad[1:]
 
 
-_CHANNEL_FUNCTIONS = {"hip_angle": _hip_angle, "hip_velocity": hip_velocity}
+def _hip_velocity(angles_rad: np.ndarray, sample_rate_hz: float) -> np.ndarray:
+    # The manifest's definition: backward difference of hip_angle times sample_rate_hz.
+    return np.diff(angles_rad) * sample_rate_hz
+
+
+_CHANNEL_FUNCTIONS = {"hip_angle": _hip_angle, "hip_velocity": _hip_velocity}
 
 
 class FeatureBuilder:
@@ -158,7 +160,7 @@ class FeatureBuilder:
         self._functions = [_CHANNEL_FUNCTIONS[name] for name in self.inputs]
 
     def __call__(self, angles_rad: np.ndarray) -> np.ndarray:
-        """(time,) angles -> (channel, time) float32 in the manifest's channel order."""
+        """(W + 1,) angles, oldest first -> (channel, W) float32 in the manifest's order."""
         return np.stack([f(angles_rad, self.sample_rate_hz) for f in self._functions]).astype(
             np.float32
         )

@@ -3,10 +3,11 @@
 The model was trained on windows sampled at a fixed rate, but joint states arrive at whatever
 rate the encoder driver or replay runs, with jitter, duplicates, reordering and dropouts. Each
 leg keeps a short history of accepted raw samples; a window is the linear interpolation of that
-history at ``window_length`` instants spaced one model period apart and ending exactly at the
-newest sample, so the estimate belongs to the input's own stamp. When the input rate equals the
-model rate (or is an integer multiple of it) the grid instants coincide with input stamps and the
-window holds the raw samples unchanged.
+history at ``window_length + 1`` instants spaced one model period apart and ending exactly at
+the newest sample, so the estimate belongs to the input's own stamp (the extra leading sample
+lets the first velocity of the window be a backward difference, as in training). When the
+input rate equals the model rate (or is an integer multiple of it) the grid instants coincide
+with input stamps and the window holds the raw samples unchanged.
 
 A window is valid only when the history since the last restart covers the whole window; a
 non-finite or absurd sample, or a gap longer than ``max_gap_s``, restarts the history, so the
@@ -74,13 +75,18 @@ class WindowSpec:
         return NS_PER_S / self.sample_rate_hz
 
     @property
+    def grid_length(self) -> int:
+        """Resampled points per window: the model's window plus the sample before it."""
+        return self.window_length + 1
+
+    @property
     def span_ns(self) -> float:
-        """Time from the first to the last instant of a window."""
-        return (self.window_length - 1) * self.period_ns
+        """Time from the first to the last instant of a resampled window."""
+        return (self.grid_length - 1) * self.period_ns
 
     def grid_offsets_ns(self) -> np.ndarray:
-        """Window instants relative to its last one: -(W-1)·T ... 0."""
-        return -self.period_ns * np.arange(self.window_length - 1, -1, -1, dtype=np.float64)
+        """Window instants relative to its last one: -W·T ... 0."""
+        return -self.period_ns * np.arange(self.grid_length - 1, -1, -1, dtype=np.float64)
 
 
 class LegHistory:
@@ -174,7 +180,10 @@ class LegHistory:
         return min(span / self.spec.span_ns, 1.0)
 
     def window(self) -> np.ndarray | None:
-        """Angles (rad) on the model grid ending at the newest sample, or None if not yet full."""
+        """``window_length + 1`` angles (rad) on the model grid ending at the newest sample.
+
+        None while the history since the last restart does not cover the window yet.
+        """
         if len(self) == 0:
             return None
         stamps = self._stamps[self._start : self._end]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from k2muse_inference.window import NS_PER_S, LegHistory, Verdict, WindowSpec
 
-SPEC = WindowSpec(sample_rate_hz=100.0, window_length=50, max_gap_s=0.05)
+# A 49-sample model window is resampled as 50 points: the window plus the sample before it.
+SPEC = WindowSpec(sample_rate_hz=100.0, window_length=49, max_gap_s=0.05)
 
 
 def gait_angle(t_s):
