@@ -1,0 +1,522 @@
+"""``exo-analyze``: turn a graph recording (MCAP bag) into plots and a metrics summary.
+
+Reads the bag written by ``topic_recorder`` with rosbags and computes what tells whether the
+assistance graph did its job:
+
+- estimate accuracy: hip-moment estimate vs the replayed measured moment (JointState effort) at
+  the estimate's own stamp (the stamp of the newest angle sample in its window), RMSE and R²;
+- force tracking: measured cable force vs the force reference the controller tracked (and vs
+  the assistance profile's desired force), RMSE and largest error;
+- limit violations: desired force above the force limit or below zero, force rate, motor
+  velocity and acceleration above their limits, non-finite commands, actuator fault flags;
+- fault responses: after each fault onset (controller watchdog leaving OK, assistance fading
+  out, an actuator fault flag), the time until the force reference is back at zero and the
+  motor command has stopped.
+
+All times are header stamps on the ROS clock, in seconds from the first message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .trial_source import DEFAULT_JOINT_NAMES
+
+SIDES = ("left", "right")
+Series = dict[str, np.ndarray]  # field -> array over messages; "t" is the stamp in s
+
+
+class AnalysisError(ValueError):
+    """A recording that cannot be analysed; the message names the bag and the problem."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds the graph must respect (defaults: the control nodes' configured limits)."""
+
+    max_force_n: float = 200.0
+    max_force_rate_n_per_s: float = 2000.0
+    max_motor_velocity_rad_s: float = 60.0
+    max_motor_accel_rad_s2: float = 3000.0
+    tolerance: float = 0.02  # relative slack for rounding and stamp jitter
+
+
+@dataclass
+class Recording:
+    """The graph's topics as arrays; a topic missing from the bag is None."""
+
+    path: Path
+    t0_ns: int
+    counts: dict[str, int]
+    joints: Series | None = None
+    estimate: Series | None = None
+    command: Series | None = None
+    motor: Series | None = None
+    actuator: Series | None = None
+    controller: Series | None = None
+    events: Series | None = None
+
+
+def _pair(msg, left: str, right: str) -> list[float]:
+    return [float(getattr(msg, left)), float(getattr(msg, right))]
+
+
+def _joint_fields(joint_names: Sequence[str]):
+    def extract(msg) -> dict | None:
+        names = list(msg.name)
+        try:
+            idx = [names.index(n) for n in joint_names]
+        except ValueError:
+            return None
+        effort = list(msg.effort)
+        return {
+            "position": [float(msg.position[i]) for i in idx],
+            "effort": [float(effort[i]) if len(effort) > i else math.nan for i in idx],
+        }
+    return extract
+
+
+def _estimate_fields(msg) -> dict:
+    return {"moment": _pair(msg, "left_moment_nm_per_kg", "right_moment_nm_per_kg"),
+            "valid": [bool(msg.left_valid), bool(msg.right_valid)],
+            "latency": float(msg.inference_latency_s)}
+
+
+def _command_fields(msg) -> dict:
+    return {"state": int(msg.state), "enabled": bool(msg.enabled),
+            "fade_scale": float(msg.fade_scale),
+            "torque": _pair(msg, "left_torque_nm", "right_torque_nm"),
+            "force": _pair(msg, "left_force_n", "right_force_n")}
+
+
+def _motor_fields(msg) -> dict:
+    return {"enabled": bool(msg.enabled),
+            "velocity": _pair(msg, "left_velocity_rad_s", "right_velocity_rad_s")}
+
+
+def _actuator_fields(msg) -> dict:
+    return {"force": _pair(msg, "left_cable_force_n", "right_cable_force_n"),
+            "motor_velocity": _pair(msg, "left_motor_velocity_rad_s",
+                                    "right_motor_velocity_rad_s"),
+            "faults": [int(msg.left_fault_flags), int(msg.right_fault_flags)]}
+
+
+def _controller_fields(msg) -> dict:
+    return {"watchdog": int(msg.watchdog), "output_scale": float(msg.output_scale),
+            "reference": _pair(msg, "left_force_reference_n", "right_force_reference_n"),
+            "error": _pair(msg, "left_force_error_n", "right_force_error_n"),
+            "velocity": _pair(msg, "left_velocity_command_rad_s", "right_velocity_command_rad_s"),
+            "loop_period": float(msg.loop_period_s)}
+
+
+def _event_fields(msg) -> dict:
+    return {"side": int(msg.side), "kind": int(msg.kind)}
+
+
+def load_recording(path: str | Path, joint_names: Sequence[str] = DEFAULT_JOINT_NAMES
+                   ) -> Recording:
+    """Read a bag folder (or its .mcap file) into per-topic arrays."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2.errors import ReaderError
+
+    from .recorder import exo_typestore
+
+    path = Path(path)
+    bag_dir = path.parent if path.is_file() else path
+    extractors = {
+        "/joint_states": ("joints", _joint_fields(joint_names)),
+        "/hip_moment/estimate": ("estimate", _estimate_fields),
+        "/assistance/command": ("command", _command_fields),
+        "/actuator/motor_command": ("motor", _motor_fields),
+        "/actuator/state": ("actuator", _actuator_fields),
+        "/controller/state": ("controller", _controller_fields),
+        "/gait_events": ("events", _event_fields),
+    }
+    rows: dict[str, list[tuple[int, dict]]] = {name: [] for name, _ in extractors.values()}
+    counts: dict[str, int] = {}
+    if not bag_dir.exists():
+        raise AnalysisError(f"{path}: no such bag")
+    try:
+        with AnyReader([bag_dir], default_typestore=exo_typestore()) as reader:
+            wanted = [c for c in reader.connections if c.topic in extractors]
+            for connection, receive_ns, raw in reader.messages(connections=wanted):
+                name, extract = extractors[connection.topic]
+                msg = reader.deserialize(raw, connection.msgtype)
+                fields = extract(msg)
+                if fields is None:
+                    continue
+                stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                rows[name].append((stamp_ns or receive_ns, fields))
+                counts[connection.topic] = counts.get(connection.topic, 0) + 1
+    except (ReaderError, OSError, KeyError) as exc:
+        raise AnalysisError(f"{path}: cannot read bag ({exc})") from None
+    if not any(rows.values()):
+        raise AnalysisError(f"{path}: no messages of the assistance graph's topics")
+    t0_ns = min(r[0][0] for r in rows.values() if r)
+    recording = Recording(path=path, t0_ns=t0_ns, counts=counts)
+    for name, series_rows in rows.items():
+        if not series_rows:
+            continue
+        series_rows.sort(key=lambda row: row[0])
+        series: Series = {"t": np.array([(s - t0_ns) * 1e-9 for s, _ in series_rows])}
+        for key in series_rows[0][1]:
+            series[key] = np.array([fields[key] for _, fields in series_rows])
+        setattr(recording, name, series)
+    return recording
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+def fit_metrics(estimate: np.ndarray, measured: np.ndarray) -> dict | None:
+    """RMSE, R², bias and count of paired finite samples; None when there are fewer than 2."""
+    keep = np.isfinite(estimate) & np.isfinite(measured)
+    if keep.sum() < 2:
+        return None
+    error = estimate[keep] - measured[keep]
+    spread = np.sum((measured[keep] - measured[keep].mean()) ** 2)
+    return {"rmse": float(np.sqrt(np.mean(error ** 2))),
+            "r2": float(1.0 - np.sum(error ** 2) / spread) if spread > 0 else None,
+            "bias": float(error.mean()), "max_abs_error": float(np.abs(error).max()),
+            "samples": int(keep.sum())}
+
+
+def sample_and_hold(t_source: np.ndarray, values: np.ndarray, t_query: np.ndarray) -> np.ndarray:
+    """Value most recently published at or before each query time (NaN before the first)."""
+    index = np.searchsorted(t_source, t_query, side="right") - 1
+    held = values[np.clip(index, 0, None)].astype(np.float64)
+    held[index < 0] = np.nan
+    return held
+
+
+def estimate_accuracy(rec: Recording) -> dict | None:
+    """Valid estimates vs the measured moment of the joint state they were computed from."""
+    if rec.estimate is None or rec.joints is None:
+        return None
+    out = {}
+    pooled_est, pooled_meas = [], []
+    for side, name in enumerate(SIDES):
+        valid = rec.estimate["valid"][:, side]
+        t = rec.estimate["t"][valid]
+        estimate = rec.estimate["moment"][valid, side]
+        # The estimate's stamp is its newest angle sample's stamp: take that sample's effort
+        # (queried a microsecond late so float rounding of equal stamps cannot miss it).
+        measured = sample_and_hold(rec.joints["t"], rec.joints["effort"][:, side], t + 1e-6)
+        out[name] = fit_metrics(estimate, measured)
+        pooled_est.append(estimate)
+        pooled_meas.append(measured)
+    out["both"] = fit_metrics(np.concatenate(pooled_est), np.concatenate(pooled_meas))
+    out["unit"] = "N*m/kg"
+    return out
+
+
+def force_tracking(rec: Recording) -> dict | None:
+    """Measured cable force vs the tracked reference and vs the desired assistance force."""
+    if rec.actuator is None:
+        return None
+    out: dict = {"unit": "N"}
+    references = {"controller_reference": (rec.controller, "reference"),
+                  "assistance_desired": (rec.command, "force")}
+    for label, (series, key) in references.items():
+        if series is None:
+            continue
+        out[label] = {}
+        for side, name in enumerate(SIDES):
+            reference = sample_and_hold(series["t"], series[key][:, side], rec.actuator["t"])
+            metrics = fit_metrics(rec.actuator["force"][:, side], reference)
+            if metrics is not None:
+                metrics = {"rmse_n": metrics["rmse"], "max_abs_error_n": metrics["max_abs_error"],
+                           "samples": metrics["samples"]}
+            out[label][name] = metrics
+    return out
+
+
+def _rate(t: np.ndarray, values: np.ndarray) -> np.ndarray:
+    dt = np.diff(t)
+    keep = dt > 1e-6
+    return np.abs(np.diff(values, axis=0)[keep]) / dt[keep, None]
+
+
+def limit_violations(rec: Recording, limits: Limits) -> dict:
+    """Samples beyond each limit (0 everywhere is the pass condition)."""
+    slack = 1.0 + limits.tolerance
+    out: dict[str, int] = {}
+    if rec.command is not None:
+        force = rec.command["force"]
+        out["desired_force_non_finite"] = int((~np.isfinite(force)).sum())
+        out["desired_force_above_max"] = int((force > limits.max_force_n * slack).sum())
+        out["desired_force_negative"] = int((force < -1e-9).sum())
+        out["desired_force_rate_above_max"] = int(
+            (_rate(rec.command["t"], force) > limits.max_force_rate_n_per_s * slack).sum())
+    if rec.controller is not None:
+        reference = rec.controller["reference"]
+        out["force_reference_above_max"] = int((reference > limits.max_force_n * slack).sum())
+    if rec.motor is not None:
+        velocity = rec.motor["velocity"]
+        out["motor_command_non_finite"] = int((~np.isfinite(velocity)).sum())
+        out["motor_velocity_above_max"] = int(
+            (np.abs(velocity) > limits.max_motor_velocity_rad_s * slack).sum())
+        out["motor_accel_above_max"] = int(
+            (_rate(rec.motor["t"], velocity) > limits.max_motor_accel_rad_s2 * slack).sum())
+        out["disabled_but_moving"] = int(
+            (~rec.motor["enabled"] & (np.abs(velocity).max(axis=1) > 1e-9)).sum())
+    if rec.actuator is not None:
+        out["actuator_fault_samples"] = int((rec.actuator["faults"] != 0).any(axis=1).sum())
+    out["total"] = sum(v for k, v in out.items() if k != "actuator_fault_samples")
+    return out
+
+
+def fault_onsets(rec: Recording) -> list[tuple[float, str]]:
+    """Times at which something asked the graph to drop assistance, with the reason."""
+    onsets: list[tuple[float, str]] = []
+
+    def rising(t: np.ndarray, flag: np.ndarray, reason) -> None:
+        previous = np.concatenate([[False], flag[:-1]])
+        for i in np.flatnonzero(flag & ~previous):
+            onsets.append((float(t[i]), reason(i)))
+
+    if rec.controller is not None:
+        watchdog = rec.controller["watchdog"]
+        rising(rec.controller["t"], watchdog != 0, lambda i: f"controller watchdog {watchdog[i]}")
+    if rec.command is not None:
+        state = rec.command["state"]
+        previous = np.concatenate([[state[0]], state[:-1]])
+        fading = (state == 3) & (previous == 2)  # ENABLED -> FADING_OUT
+        for i in np.flatnonzero(fading):
+            onsets.append((float(rec.command["t"][i]), "assistance fading out"))
+    if rec.actuator is not None:
+        faults = rec.actuator["faults"]
+        rising(rec.actuator["t"], (faults != 0).any(axis=1),
+               lambda i: f"actuator fault flags {faults[i].tolist()}")
+    return sorted(onsets)
+
+
+def time_to_zero(t: np.ndarray, magnitude: np.ndarray, onset_s: float, threshold: float
+                 ) -> float | None:
+    """Seconds from ``onset_s`` until ``magnitude`` is at or below ``threshold``; None if never."""
+    after = np.flatnonzero((t >= onset_s) & (magnitude <= threshold))
+    return None if after.size == 0 else float(t[after[0]] - onset_s)
+
+
+def force_command_magnitude(rec: Recording) -> tuple[np.ndarray, np.ndarray] | None:
+    """(t, largest force the loop is told to produce): controller reference, else desired force."""
+    series, key = (rec.controller, "reference") if rec.controller is not None else (
+        rec.command, "force")
+    if series is None:
+        return None
+    return series["t"], np.nan_to_num(np.abs(series[key]), nan=np.inf).max(axis=1)
+
+
+def fault_responses(rec: Recording, zero_force_n: float = 0.5, stopped_rad_s: float = 0.05
+                    ) -> list[dict]:
+    """Per fault onset: time until the force command is ~0 and the motor command has stopped."""
+    force = force_command_magnitude(rec)
+    responses = []
+    for onset, reason in fault_onsets(rec):
+        entry = {"onset_s": onset, "reason": reason, "force_zero_after_s": None,
+                 "motor_stopped_after_s": None}
+        if force is not None:
+            entry["force_zero_after_s"] = time_to_zero(*force, onset, zero_force_n)
+        if rec.motor is not None:
+            speed = np.where(rec.motor["enabled"],
+                             np.nan_to_num(np.abs(rec.motor["velocity"]), nan=np.inf).max(axis=1),
+                             0.0)
+            entry["motor_stopped_after_s"] = time_to_zero(rec.motor["t"], speed, onset,
+                                                          stopped_rad_s)
+        responses.append(entry)
+    return responses
+
+
+def _percentiles(values: np.ndarray) -> dict | None:
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return None
+    return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)),
+            "p99": float(np.percentile(values, 99)), "max": float(values.max())}
+
+
+def summarise(rec: Recording, limits: Limits) -> dict:
+    """Every metric of a recording as one JSON-ready dictionary."""
+    responses = fault_responses(rec)
+    zero_times = [r["force_zero_after_s"] for r in responses]
+    last_t = max(float(s["t"][-1]) for s in (rec.joints, rec.estimate, rec.command, rec.motor,
+                                             rec.actuator, rec.controller) if s is not None)
+    return {
+        "recording": str(rec.path),
+        "duration_s": last_t,
+        "message_counts": rec.counts,
+        "estimate_vs_measured_moment": estimate_accuracy(rec),
+        "force_tracking": force_tracking(rec),
+        "limits": asdict(limits),
+        "limit_violations": limit_violations(rec, limits),
+        "faults": {
+            "episodes": responses,
+            "max_force_zero_after_s": max((z for z in zero_times if z is not None),
+                                          default=None),
+            "never_zeroed": sum(z is None for z in zero_times),
+        },
+        "inference_latency_s": (None if rec.estimate is None
+                                else _percentiles(rec.estimate["latency"])),
+        "controller_loop_period_s": (None if rec.controller is None
+                                     else _percentiles(rec.controller["loop_period"])),
+    }
+
+
+# --- plots ----------------------------------------------------------------------------------
+
+def _save(fig, path: Path) -> Path:
+    from k2muse_dataset.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    return path
+
+
+def write_plots(rec: Recording, out_dir: Path) -> list[Path]:
+    """Estimate vs measured moment, force tracking, motor commands: one PNG each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    if rec.joints is not None:
+        fig, axes = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
+        for side, ax in enumerate(axes):
+            ax.plot(rec.joints["t"], rec.joints["effort"][:, side], "k-", lw=1,
+                    label="measured (replayed)")
+            if rec.estimate is not None:
+                valid = rec.estimate["valid"][:, side]
+                ax.plot(rec.estimate["t"][valid], rec.estimate["moment"][valid, side], "C1-",
+                        lw=1, label="estimate")
+            ax.set_ylabel(f"{SIDES[side]} hip moment\n[N·m/kg, extension +]")
+            ax.legend(loc="upper right")
+        axes[-1].set_xlabel("time [s]")
+        fig.suptitle("Hip-moment estimate vs measured moment")
+        written.append(_save(fig, out_dir / "estimate_vs_measured.png"))
+        plt.close(fig)
+    if rec.actuator is not None:
+        fig, axes = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
+        for side, ax in enumerate(axes):
+            if rec.command is not None:
+                ax.plot(rec.command["t"], rec.command["force"][:, side], "C0-", lw=1,
+                        label="desired (assistance)")
+            if rec.controller is not None:
+                ax.plot(rec.controller["t"], rec.controller["reference"][:, side], "C2--", lw=1,
+                        label="reference (after watchdog)")
+            ax.plot(rec.actuator["t"], rec.actuator["force"][:, side], "k-", lw=1,
+                    label="measured")
+            ax.set_ylabel(f"{SIDES[side]} cable force [N]")
+            ax.legend(loc="upper right")
+        axes[-1].set_xlabel("time [s]")
+        fig.suptitle("Cable force tracking")
+        written.append(_save(fig, out_dir / "force_tracking.png"))
+        plt.close(fig)
+    if rec.motor is not None:
+        fig, axes = plt.subplots(3, 1, sharex=True, figsize=(10, 7))
+        for side in range(2):
+            axes[side].plot(rec.motor["t"], rec.motor["velocity"][:, side], "C0-", lw=1,
+                            label="command")
+            if rec.actuator is not None:
+                axes[side].plot(rec.actuator["t"], rec.actuator["motor_velocity"][:, side], "k-",
+                                lw=0.8, label="measured")
+            axes[side].set_ylabel(f"{SIDES[side]} motor\n[rad/s]")
+            axes[side].legend(loc="upper right")
+        axes[2].step(rec.motor["t"], rec.motor["enabled"].astype(int), where="post",
+                     label="enabled")
+        if rec.controller is not None:
+            axes[2].step(rec.controller["t"], rec.controller["watchdog"], where="post",
+                         label="watchdog code")
+            axes[2].plot(rec.controller["t"], rec.controller["output_scale"], label="output scale")
+        axes[2].legend(loc="upper right")
+        axes[2].set_xlabel("time [s]")
+        fig.suptitle("Motor velocity commands")
+        written.append(_save(fig, out_dir / "motor_commands.png"))
+        plt.close(fig)
+    return written
+
+
+def analyze(bag: str | Path, out_dir: str | Path, limits: Limits = Limits(),
+            joint_names: Sequence[str] = DEFAULT_JOINT_NAMES) -> dict:
+    """Write ``metrics.json`` and the plots for ``bag`` into ``out_dir``; return the metrics."""
+    from k2muse_dataset.atomic import write_text_atomic
+
+    out_dir = Path(out_dir)
+    rec = load_recording(bag, joint_names)
+    metrics = summarise(rec, limits)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics["plots"] = [p.name for p in write_plots(rec, out_dir)]
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _headline(metrics: dict) -> str:
+    lines = []
+    accuracy = (metrics["estimate_vs_measured_moment"] or {}).get("both")
+    if accuracy:
+        r2 = "n/a" if accuracy["r2"] is None else f"{accuracy['r2']:.3f}"
+        lines.append(f"estimate RMSE {accuracy['rmse']:.3f} N·m/kg, R² {r2}")
+    tracking = (metrics["force_tracking"] or {}).get("controller_reference", {})
+    for side in SIDES:
+        if tracking.get(side):
+            lines.append(f"{side} force tracking RMSE {tracking[side]['rmse_n']:.2f} N, "
+                         f"max {tracking[side]['max_abs_error_n']:.2f} N")
+    lines.append(f"limit violations {metrics['limit_violations']['total']}")
+    faults = metrics["faults"]
+    if faults["episodes"]:
+        worst = faults["max_force_zero_after_s"]
+        within = "n/a" if worst is None else f"{worst:.3f} s"
+        never = faults["never_zeroed"]
+        lines.append(f"{len(faults['episodes'])} fault onsets, force at zero within {within}"
+                     + (f", {never} never" if never else ""))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of ``exo-analyze``."""
+    defaults = Limits()
+    parser = argparse.ArgumentParser(prog="exo-analyze", description=__doc__.splitlines()[0])
+    parser.add_argument("bag", type=Path, help="bag folder (or .mcap file) from topic_recorder")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="folder for metrics.json and plots (default: <bag>_analysis)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace metrics.json and plots already in the output folder")
+    parser.add_argument("--joint-names", nargs=2, default=list(DEFAULT_JOINT_NAMES),
+                        metavar=("LEFT", "RIGHT"), help="JointState names of the hip joints")
+    for name, value in asdict(defaults).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=value,
+                            help=f"limit checked in the recording (default {value})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point ``exo-analyze``."""
+    args = build_parser().parse_args(argv)
+    out_dir = args.output or args.bag.with_name(args.bag.name + "_analysis")
+    if (out_dir / "metrics.json").exists() and not args.force:
+        print(f"exo-analyze: {out_dir / 'metrics.json'} exists; use --force to replace it",
+              file=sys.stderr)
+        return 2
+    limits = Limits(**{name: getattr(args, name) for name in asdict(Limits())})
+    if any(not (math.isfinite(v) and v > 0) for v in asdict(limits).values()):
+        print("exo-analyze: limits must be positive numbers", file=sys.stderr)
+        return 2
+    try:
+        metrics = analyze(args.bag, out_dir, limits, args.joint_names)
+    except AnalysisError as exc:
+        print(f"exo-analyze: {exc}", file=sys.stderr)
+        return 1
+    print(_headline(metrics))
+    print(f"metrics and plots in {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""exo-analyze on bags with known content: every metric checked against its construction."""
+
+import json
+
+import numpy as np
+import pytest
+from exo_control.analyze import (
+    Limits,
+    fit_metrics,
+    load_recording,
+    main,
+    sample_and_hold,
+    summarise,
+    time_to_zero,
+)
+from exo_control.recorder import GRAPH_TOPICS, BagRecording, exo_typestore
+
+T0 = 1_700_000_000.0  # stamps on a wall-clock-like ROS clock
+RATE_HZ = 100.0
+STORE = exo_typestore()
+
+
+def _header(t: float):
+    ns = round(t * 1e9)
+    return STORE.types["std_msgs/msg/Header"](
+        stamp=STORE.types["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9),
+        frame_id="")
+
+
+class BagBuilder:
+    """Write graph messages into a real MCAP bag with rosbags."""
+
+    def __init__(self, path):
+        self.bag = BagRecording(path, {t: GRAPH_TOPICS[t] for t in (
+            "/joint_states", "/hip_moment/estimate", "/assistance/command",
+            "/actuator/motor_command", "/actuator/state", "/controller/state")})
+
+    def put(self, topic: str, t: float, **fields):
+        msgtype = GRAPH_TOPICS[topic]
+        msg = STORE.types[msgtype](header=_header(t), **fields)
+        self.bag.write(topic, round(t * 1e9) + 1000, STORE.serialize_cdr(msg, msgtype))
+
+    def close(self):
+        return self.bag.close()
+
+
+def _command(force_l, force_r, state=2):
+    return dict(state=state, enabled=state in (1, 2), fade_scale=1.0, left_torque_nm=0.0,
+                right_torque_nm=0.0, left_force_n=force_l, right_force_n=force_r)
+
+
+def _controller(ref_l, ref_r, watchdog=0, scale=1.0):
+    return dict(watchdog=watchdog, output_scale=scale, left_force_reference_n=ref_l,
+                right_force_reference_n=ref_r, left_force_error_n=0.0, right_force_error_n=0.0,
+                left_velocity_command_rad_s=0.0, right_velocity_command_rad_s=0.0,
+                loop_period_s=0.001)
+
+
+def _actuator(force_l, force_r, faults=0):
+    return dict(left_cable_force_n=force_l, right_cable_force_n=force_r,
+                left_motor_position_rad=0.0, right_motor_position_rad=0.0,
+                left_motor_velocity_rad_s=0.0, right_motor_velocity_rad_s=0.0,
+                left_fault_flags=faults, right_fault_flags=0)
+
+
+@pytest.fixture(scope="module")
+def known_bag(tmp_path_factory):
+    """3 s of a graph run: estimate off by +0.1 N·m/kg, cable 2 N below its reference,
+    one absurd desired force at 1.5 s, and a watchdog fault at 2.0 s that fades the
+    reference to zero over 0.2 s while the motor command stops."""
+    builder = BagBuilder(tmp_path_factory.mktemp("analyze") / "run")
+    times = np.arange(300) / RATE_HZ
+    for i, t in enumerate(times):
+        stamp = T0 + t
+        moment = np.array([np.sin(2 * np.pi * t), np.cos(2 * np.pi * t)])
+        builder.put("/joint_states", stamp, name=["left_hip_joint", "right_hip_joint"],
+                    position=np.array([0.1, 0.2]), velocity=np.zeros(2), effort=moment)
+        builder.put("/hip_moment/estimate", stamp, left_moment_nm_per_kg=moment[0] + 0.1,
+                    right_moment_nm_per_kg=moment[1] - 0.1, left_valid=i >= 100,
+                    right_valid=i >= 100, model_id="m", backend="onnxruntime", ensemble_size=1,
+                    inference_latency_s=0.001)
+        fault = t >= 2.0
+        scale = max(0.0, 1.0 - (t - 2.0) / 0.2) if fault else 1.0
+        desired = 300.0 if i == 150 else 50.0
+        builder.put("/assistance/command", stamp, **_command(desired, 20.0))
+        reference = min(desired, 200.0) * scale, 20.0 * scale
+        builder.put("/controller/state", stamp + 0.001,
+                    **_controller(*reference, watchdog=1 if fault else 0, scale=scale))
+        builder.put("/actuator/state", stamp + 0.002,
+                    **_actuator(max(reference[0] - 2.0, 0.0), max(reference[1] - 2.0, 0.0)))
+        velocity = 0.0 if t >= 2.1 else 40.0
+        builder.put("/actuator/motor_command", stamp + 0.001, enabled=True,
+                    left_velocity_rad_s=velocity, right_velocity_rad_s=-velocity)
+    return builder.close()
+
+
+def test_recording_loads_every_topic_in_stamp_order(known_bag):
+    rec = load_recording(known_bag)
+    assert rec.counts["/joint_states"] == 300
+    assert rec.joints["t"][0] == 0.0
+    np.testing.assert_allclose(np.diff(rec.joints["t"]), 0.01, atol=1e-6)
+    assert rec.estimate["valid"].sum() == 400
+    assert rec.controller["watchdog"][-1] == 1
+
+
+def test_metrics_match_the_construction(known_bag):
+    metrics = summarise(load_recording(known_bag), Limits(max_force_n=200.0))
+    accuracy = metrics["estimate_vs_measured_moment"]
+    assert accuracy["left"]["rmse"] == pytest.approx(0.1, abs=1e-9)
+    assert accuracy["left"]["bias"] == pytest.approx(0.1, abs=1e-9)
+    assert accuracy["right"]["bias"] == pytest.approx(-0.1, abs=1e-9)
+    assert accuracy["both"]["samples"] == 400
+    assert 0.9 < accuracy["both"]["r2"] < 1.0
+    tracking = metrics["force_tracking"]["controller_reference"]
+    # 2 N below the reference until it has faded out (~2.2 s of 3 s): 2·sqrt(2.2/3) = 1.71 N.
+    assert tracking["left"]["max_abs_error_n"] == pytest.approx(2.0, abs=1e-9)
+    assert tracking["left"]["rmse_n"] == pytest.approx(2.0 * np.sqrt(2.2 / 3.0), abs=0.02)
+    desired = metrics["force_tracking"]["assistance_desired"]["left"]
+    assert desired["max_abs_error_n"] == pytest.approx(300.0 - 198.0)  # the absurd request
+    violations = metrics["limit_violations"]
+    assert violations["desired_force_above_max"] == 1
+    assert violations["desired_force_rate_above_max"] == 2  # up to 300 N and back down
+    assert violations["force_reference_above_max"] == 0
+    assert violations["motor_velocity_above_max"] == 0
+    assert violations["motor_accel_above_max"] == 2  # 40 -> 0 rad/s in 10 ms, both sides
+    assert violations["total"] == 5
+    (episode,) = metrics["faults"]["episodes"]
+    assert episode["reason"] == "controller watchdog 1"
+    assert episode["onset_s"] == pytest.approx(2.001, abs=1e-6)
+    assert episode["force_zero_after_s"] == pytest.approx(0.2, abs=0.011)
+    assert episode["motor_stopped_after_s"] == pytest.approx(0.1, abs=0.011)
+    assert metrics["inference_latency_s"]["p99"] == pytest.approx(0.001)
+
+
+def test_helpers_handle_edges():
+    assert fit_metrics(np.array([1.0, np.nan]), np.array([1.0, 2.0])) is None
+    assert fit_metrics(np.ones(3), np.ones(3))["r2"] is None  # no spread: R² undefined
+    held = sample_and_hold(np.array([1.0, 2.0]), np.array([10.0, 20.0]),
+                           np.array([0.5, 1.0, 1.5, 3.0]))
+    np.testing.assert_array_equal(held, [np.nan, 10.0, 10.0, 20.0])
+    assert time_to_zero(np.array([0.0, 1.0]), np.array([5.0, 5.0]), 0.0, 0.5) is None
+
+
+def test_cli_writes_metrics_and_plots_and_keeps_them(known_bag, tmp_path, capsys):
+    out = tmp_path / "analysis"
+    assert main([str(known_bag), "--output", str(out), "--max-force-n", "250"]) == 0
+    printed = capsys.readouterr().out
+    assert "estimate RMSE 0.100 N·m/kg" in printed and str(out) in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["limits"]["max_force_n"] == 250.0
+    assert metrics["limit_violations"]["desired_force_above_max"] == 1
+    assert sorted(metrics["plots"]) == ["estimate_vs_measured.png", "force_tracking.png",
+                                        "motor_commands.png"]
+    for name in metrics["plots"]:
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    before = (out / "metrics.json").read_text()
+    assert main([str(known_bag), "--output", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (out / "metrics.json").read_text() == before
+    assert main([str(known_bag), "--output", str(out), "--force"]) == 0
+
+
+def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
+    assert main([str(tmp_path / "nothing"), "-o", str(tmp_path / "a")]) == 1
+    assert "nothing: no such bag" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(empty), "-o", str(tmp_path / "b")]) == 1
+    assert "cannot read bag" in capsys.readouterr().err
+    assert main([str(empty), "--max-force-n", "-5"]) == 2
