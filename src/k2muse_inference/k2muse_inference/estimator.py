@@ -63,7 +63,7 @@ class HipMomentEstimator:
         self.estimate_rate = RateMeter()
         self.published = 0
         self.old_stamps = 0
-        self.non_finite_outputs = 0
+        self.rejected_outputs = 0
         self._last_input_ns: int | None = None
         self._last_estimate_valid = (False, False)
         self._old_input_age_s: float | None = None  # set while arriving stamps are too old
@@ -103,7 +103,7 @@ class HipMomentEstimator:
         for row, side in enumerate(ready):
             moments[side] = float(output.moments_nm_per_kg[row])
             valid[side] = bool(output.valid[row])
-        self.non_finite_outputs += len(ready) - int(np.count_nonzero(output.valid))
+        self.rejected_outputs += len(ready) - int(np.count_nonzero(output.valid))
         self.latency.add(output.latency_s)
         self._last_estimate_valid = (valid[0], valid[1])
         if not any(valid):
@@ -142,7 +142,7 @@ class HipMomentEstimator:
             "estimates_published": str(self.published),
             "stale_timeout_s": f"{self.stale_timeout_s:g}",
             "old_stamps_dropped": str(self.old_stamps),
-            "rejected_model_outputs": str(self.non_finite_outputs),
+            "rejected_model_outputs": str(self.rejected_outputs),
         }
         summary = self.latency.summary()
         if summary is not None:
