@@ -457,7 +457,8 @@ def analyze(bag: str | Path, out_dir: str | Path, limits: Limits = Limits(),
     return metrics
 
 
-def _headline(metrics: dict) -> str:
+def headline(metrics: dict) -> str:
+    """A few lines with the figures that matter, for the terminal."""
     lines = []
     accuracy = (metrics["estimate_vs_measured_moment"] or {}).get("both")
     if accuracy:
@@ -513,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     except AnalysisError as exc:
         print(f"exo-analyze: {exc}", file=sys.stderr)
         return 1
-    print(_headline(metrics))
+    print(headline(metrics))
     print(f"metrics and plots in {out_dir}")
     return 0
 
