@@ -1,0 +1,294 @@
+"""Actuator boundary and a simulated Bowden-cable actuator (no ROS).
+
+Hardware boundary: the ``actuator`` node talks to one :class:`ActuatorDriver`. A hardware driver
+implements ``command`` (motor shaft velocity per side, or brake), ``update`` (read the sensors,
+return an :class:`ActuatorReading`) and ``close``; it reports problems through the fault flags
+(:class:`Fault`, the same bits as exo_msgs/ActuatorState) instead of raising. Drivers are found
+by name in the ``exo_control.actuator_drivers`` entry-point group, so a hardware package adds
+``my_driver = my_pkg.driver:MyDriver`` to its setup.py and runs the node with
+``-p driver:=my_driver``. A driver may equally be its own node speaking the same two topics
+(/actuator/motor_command in, /actuator/state out) - that is the topic-level boundary.
+
+Simulated plant, per side (motor side values unless named otherwise):
+
+    J * dw/dt = tau_drive - tau_coulomb*sign(w) - b*w - F * r / N
+    tau_drive = clamp(K_v * (w_cmd - w), +-tau_max)            (the drive's velocity loop)
+    spool angle s: within +-backlash/2 of the gear output theta/N; cable tension pulls it
+    to the pay-out side of the gap
+    stretch  = r * s + sign * arm * q_hip - slack               (sign +1 for an extension cable:
+                                                                 hip flexion lengthens its path)
+    F        = max(0, k * stretch + c * d(stretch)/dt) while stretch > 0, else 0
+
+so the wearer's hip is a moving load: flexing the hip stretches an extension cable unless the
+motor pays cable out.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import importlib.metadata
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from exo_control.limits import clamp
+from exo_control.params import spec, validate_fields
+
+DRIVER_ENTRY_POINT_GROUP = "exo_control.actuator_drivers"
+
+
+class Fault(enum.IntFlag):
+    """Actuator fault bits; values match exo_msgs/ActuatorState FAULT_*."""
+
+    NONE = 0
+    OVER_FORCE = 1
+    OVER_VELOCITY = 2
+    SENSOR = 4
+    COMMAND_TIMEOUT = 8
+    DRIVER = 16
+
+
+@dataclass(frozen=True)
+class SideReading:
+    """Measured state of one side's actuator (SI units)."""
+
+    force_n: float
+    position_rad: float
+    velocity_rad_s: float
+    fault_flags: int = 0
+
+
+@dataclass(frozen=True)
+class ActuatorReading:
+    """Measured state of both sides."""
+
+    left: SideReading
+    right: SideReading
+
+
+class ActuatorDriver(abc.ABC):
+    """What the actuator node needs from a driver, simulated or hardware."""
+
+    @abc.abstractmethod
+    def command(self, left_velocity_rad_s: float, right_velocity_rad_s: float, enabled: bool,
+                now_s: float) -> None:
+        """Set motor shaft velocities (rad/s); ``enabled`` False means brake to zero velocity."""
+
+    @abc.abstractmethod
+    def update(self, now_s: float) -> ActuatorReading:
+        """Advance to monotonic time ``now_s`` (read the hardware) and return the measurement."""
+
+    def set_hip_angles(self, left_rad: float, right_rad: float,  # noqa: B027 - optional
+                       left_rad_s: float = 0.0, right_rad_s: float = 0.0) -> None:
+        """Wearer's hip angles (flexion +); only a simulation uses them, hardware ignores them."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Brake and release the hardware."""
+
+
+@dataclass(frozen=True)
+class SimulatedActuatorConfig:
+    """Plant parameters of the simulated Bowden-cable actuator."""
+
+    motor_inertia_kg_m2: float = spec(3e-5, "motor + gearbox inertia at the motor shaft, kg m^2",
+                                      1e-7, 1e-2)
+    gear_ratio: float = spec(10.0, "motor turns per spool turn", 1.0, 200.0)
+    spool_radius_m: float = spec(0.02, "cable spool radius, m", 0.005, 0.1)
+    cable_stiffness_n_per_m: float = spec(8000.0, "series stiffness of cable and suit, N/m",
+                                          100.0, 200000.0)
+    cable_damping_n_s_per_m: float = spec(50.0, "cable damping while taut, N s/m", 0.0, 5000.0)
+    slack_m: float = spec(0.005, "cable slack at zero motor and hip angle, m", 0.0, 0.1)
+    backlash_rad: float = spec(0.02, "gearbox backlash at the spool, rad", 0.0, 0.5)
+    coulomb_friction_nm: float = spec(0.01, "Coulomb friction at the motor shaft, N m", 0.0, 1.0)
+    viscous_friction_nm_s_per_rad: float = spec(1e-5, "viscous friction at the motor, N m s/rad",
+                                                0.0, 0.01)
+    hip_moment_arm_m: float = spec(0.1, "cable moment arm about the hip, m", 0.02, 0.3)
+    direction: str = spec("extension", "direction the cable assists",
+                          choices=("extension", "flexion"))
+    velocity_loop_gain_nm_s_per_rad: float = spec(0.02, "drive velocity-loop gain, N m s/rad",
+                                                  1e-5, 10.0)
+    max_motor_torque_nm: float = spec(0.6, "drive torque limit at the motor, N m", 0.01, 20.0)
+    fault_force_n: float = spec(400.0, "tension above which OVER_FORCE is flagged, N",
+                                1.0, 5000.0)
+    fault_velocity_rad_s: float = spec(600.0, "speed above which OVER_VELOCITY is flagged, rad/s",
+                                       1.0, 10000.0)
+    command_timeout_s: float = spec(0.05, "brake and flag COMMAND_TIMEOUT after this long"
+                                    " without a motor command, s", 0.002, 1.0)
+    force_noise_n: float = spec(0.0, "standard deviation of force-sensor noise, N", 0.0, 20.0)
+    seed: int = spec(0, "noise generator seed", 0, 2**31 - 1)
+    substep_s: float = spec(2.5e-4, "integration step, s", 1e-5, 1e-3)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+    @property
+    def cable_m_per_motor_rad(self) -> float:
+        """Cable travel per motor shaft radian, m/rad."""
+        return self.spool_radius_m / self.gear_ratio
+
+
+@dataclass(frozen=True)
+class ActuatorNodeConfig:
+    """Parameters of the actuator node itself (any driver)."""
+
+    driver: str = spec("simulated", "actuator driver: 'simulated' or an entry point name in"
+                       " exo_control.actuator_drivers")
+    rate_hz: float = spec(1000.0, "driver update and /actuator/state publish rate, Hz",
+                          50.0, 5000.0)
+    joint_names: list = spec(["left_hip_joint", "right_hip_joint"],
+                             "JointState names of the left and right hip")
+    inject_fault_flags: int = spec(0, "fault bits forced on the simulated actuator (testing)",
+                                   0, 31, live=True)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if len(self.joint_names) != 2 or not all(self.joint_names):
+            raise ValueError(f"joint_names={self.joint_names!r}: need two names (left, right)")
+
+
+class _SimulatedSide:
+    """State and dynamics of one motor, spool and cable."""
+
+    def __init__(self, config: SimulatedActuatorConfig) -> None:
+        self.cfg = config
+        self.motor_rad = 0.0
+        self.motor_rad_s = 0.0
+        self.spool_rad = 0.0
+        self.stretch_m = -config.slack_m
+        self.force_n = 0.0
+
+    def _stretch(self, spool_rad: float, hip_rad: float) -> float:
+        cfg = self.cfg
+        geometry = cfg.hip_moment_arm_m * hip_rad
+        if cfg.direction == "flexion":
+            geometry = -geometry
+        return cfg.spool_radius_m * spool_rad + geometry - cfg.slack_m
+
+    def _update_spool(self, hip_rad: float) -> None:
+        """Place the spool in the backlash gap: free when slack, pulled to pay-out when taut."""
+        cfg = self.cfg
+        gear = self.motor_rad / cfg.gear_ratio
+        half = 0.5 * cfg.backlash_rad
+        spool = clamp(self.spool_rad, gear - half, gear + half)
+        if self._stretch(spool, hip_rad) > 0.0:
+            spool_at_zero = spool - self._stretch(spool, hip_rad) / cfg.spool_radius_m
+            spool = max(gear - half, spool_at_zero)
+        self.spool_rad = spool
+
+    def substep(self, velocity_command: float, hip_rad: float, dt: float) -> None:
+        cfg = self.cfg
+        self._update_spool(hip_rad)
+        stretch = self._stretch(self.spool_rad, hip_rad)
+        stretch_rate = (stretch - self.stretch_m) / dt
+        self.stretch_m = stretch
+        if stretch > 0.0:
+            self.force_n = max(0.0, cfg.cable_stiffness_n_per_m * stretch
+                               + cfg.cable_damping_n_s_per_m * stretch_rate)
+        else:
+            self.force_n = 0.0
+        drive = clamp(cfg.velocity_loop_gain_nm_s_per_rad * (velocity_command - self.motor_rad_s),
+                      -cfg.max_motor_torque_nm, cfg.max_motor_torque_nm)
+        load = self.force_n * cfg.cable_m_per_motor_rad
+        net = drive - load - cfg.viscous_friction_nm_s_per_rad * self.motor_rad_s
+        w = self.motor_rad_s
+        if w == 0.0 and abs(net) <= cfg.coulomb_friction_nm:
+            return  # stiction holds the motor
+        friction = cfg.coulomb_friction_nm * math.copysign(1.0, w if w != 0.0 else net)
+        w_new = w + (net - friction) * dt / cfg.motor_inertia_kg_m2
+        if w != 0.0 and math.copysign(1.0, w_new) != math.copysign(1.0, w):
+            w_new = 0.0  # friction stops the motor; it does not reverse it
+        self.motor_rad_s = w_new
+        self.motor_rad += w_new * dt
+
+
+class SimulatedBowdenActuator(ActuatorDriver):
+    """Two simulated Bowden-cable actuators driven by velocity commands."""
+
+    def __init__(self, config: SimulatedActuatorConfig | None = None) -> None:
+        self.config = config or SimulatedActuatorConfig()
+        self._sides = {"left": _SimulatedSide(self.config), "right": _SimulatedSide(self.config)}
+        self._rng = np.random.default_rng(self.config.seed)
+        self._now_s: float | None = None
+        self._command = (0.0, 0.0)
+        self._enabled = False
+        self._command_s: float | None = None
+        self._hip = {"left": (0.0, 0.0), "right": (0.0, 0.0)}  # angle rad, velocity rad/s
+        self._hip_set_s = 0.0
+        self.injected_faults = Fault.NONE
+
+    def command(self, left_velocity_rad_s: float, right_velocity_rad_s: float, enabled: bool,
+                now_s: float) -> None:
+        """Take a velocity command; a non-finite one brakes both motors."""
+        finite = math.isfinite(left_velocity_rad_s) and math.isfinite(right_velocity_rad_s)
+        self._command = (left_velocity_rad_s, right_velocity_rad_s) if finite else (0.0, 0.0)
+        self._enabled = bool(enabled) and finite
+        self._command_s = now_s
+
+    def set_hip_angles(self, left_rad: float, right_rad: float, left_rad_s: float = 0.0,
+                       right_rad_s: float = 0.0) -> None:
+        """Move the cable anchors; a non-finite angle keeps the previous one."""
+        for side, angle, rate in (("left", left_rad, left_rad_s),
+                                  ("right", right_rad, right_rad_s)):
+            if math.isfinite(angle):
+                self._hip[side] = (angle, rate if math.isfinite(rate) else 0.0)
+        self._hip_set_s = self._now_s or 0.0
+
+    def _hip_angle(self, side: str, now_s: float) -> float:
+        """Hip angle extrapolated with its velocity for up to 50 ms after the last sample."""
+        angle, rate = self._hip[side]
+        return angle + rate * clamp(now_s - self._hip_set_s, 0.0, 0.05)
+
+    def command_timed_out(self, now_s: float) -> bool:
+        """True when the last motor command is older than the timeout (or there was none)."""
+        return self._command_s is None or now_s - self._command_s > self.config.command_timeout_s
+
+    def update(self, now_s: float) -> ActuatorReading:
+        """Integrate the plant up to ``now_s`` in substeps and read the sensors."""
+        cfg = self.config
+        if self._now_s is None:
+            self._now_s = now_s
+        elapsed = clamp(now_s - self._now_s, 0.0, 0.02)  # a stalled process does not explode
+        steps = max(1, math.ceil(elapsed / cfg.substep_s)) if elapsed > 0.0 else 0
+        timed_out = self.command_timed_out(now_s)
+        braking = timed_out or not self._enabled or bool(self.injected_faults & Fault.DRIVER)
+        for i in range(steps):
+            t = self._now_s + (i + 1) * elapsed / steps
+            for index, (side, sim) in enumerate(self._sides.items()):
+                velocity = 0.0 if braking else self._command[index]
+                sim.substep(velocity, self._hip_angle(side, t), elapsed / steps)
+        self._now_s = now_s
+        return ActuatorReading(*(self._read(sim, timed_out) for sim in self._sides.values()))
+
+    def _read(self, sim: _SimulatedSide, timed_out: bool) -> SideReading:
+        cfg = self.config
+        flags = self.injected_faults
+        if timed_out:
+            flags |= Fault.COMMAND_TIMEOUT
+        if sim.force_n > cfg.fault_force_n:
+            flags |= Fault.OVER_FORCE
+        if abs(sim.motor_rad_s) > cfg.fault_velocity_rad_s:
+            flags |= Fault.OVER_VELOCITY
+        force = sim.force_n
+        if cfg.force_noise_n > 0.0:
+            force = max(0.0, force + float(self._rng.normal(0.0, cfg.force_noise_n)))
+        if flags & Fault.SENSOR:
+            force = math.nan  # an injected sensor fault reads as NaN, as a broken load cell would
+        return SideReading(force, sim.motor_rad, sim.motor_rad_s, int(flags))
+
+
+def load_driver(name: str, sim_config: SimulatedActuatorConfig | None = None) -> ActuatorDriver:
+    """Driver by name: "simulated", or an entry point in ``exo_control.actuator_drivers``."""
+    if name == "simulated":
+        return SimulatedBowdenActuator(sim_config)
+    found = [ep for ep in importlib.metadata.entry_points(group=DRIVER_ENTRY_POINT_GROUP)
+             if ep.name == name]
+    if not found:
+        available = sorted({"simulated"} | {ep.name for ep in importlib.metadata.entry_points(
+            group=DRIVER_ENTRY_POINT_GROUP)})
+        raise ValueError(f"unknown actuator driver {name!r}; available: {', '.join(available)}")
+    driver = found[0].load()()
+    if not isinstance(driver, ActuatorDriver):
+        raise TypeError(f"driver {name!r} does not implement exo_control.actuator.ActuatorDriver")
+    return driver

@@ -1,0 +1,166 @@
+"""rclpy plumbing shared by the exo_control nodes: QoS per topic, typed parameters, diagnostics.
+
+Parameters come from the pure configuration dataclasses (exo_control.params): each field becomes
+a typed parameter whose descriptor carries its description and range, read-only unless the
+field is marked live. A live update is validated by rebuilding the whole configuration, so an
+absurd value is rejected with a reason and the node keeps running on the previous values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.exceptions import InvalidParameterValueException, ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from exo_control.params import config_from_mapping, field_default, field_specs
+
+
+def _qos(depth: int, reliable: bool = True, transient_local: bool = False) -> QoSProfile:
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if transient_local
+        else DurabilityPolicy.VOLATILE,
+    )
+
+
+# docs/architecture.md section 3.
+TOPIC_QOS = {
+    "/joint_states": _qos(100),
+    "/hip_moment/estimate": _qos(100),
+    "/assistance/command": _qos(10),
+    "/assistance/enable": _qos(1, transient_local=True),
+    "/actuator/motor_command": _qos(10),
+    "/actuator/state": _qos(10),
+    "/controller/state": _qos(10, reliable=False),
+    "/diagnostics": _qos(10),
+}
+
+
+class ConfigError(ValueError):
+    """A node parameter has an absurd value; the message names it."""
+
+
+def _descriptor(name: str, default: Any, fs) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=fs.description, read_only=not fs.live)
+    if fs.choices:
+        descriptor.additional_constraints = "one of: " + ", ".join(fs.choices)
+    elif isinstance(default, bool):
+        pass
+    elif isinstance(default, int) and fs.low is not None:
+        descriptor.integer_range = [IntegerRange(from_value=int(fs.low), to_value=int(fs.high),
+                                                 step=1)]
+    elif isinstance(default, float) and fs.low is not None:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(fs.low),
+                                                              to_value=float(fs.high), step=0.0)]
+    return descriptor
+
+
+def declare_config(node: Node, config_type: type) -> Any:
+    """Declare one parameter per configuration field and return the validated configuration."""
+    values = {}
+    for name, (field, fs) in field_specs(config_type).items():
+        default = field_default(field)
+        try:
+            values[name] = node.declare_parameter(name, default,
+                                                  _descriptor(name, default, fs)).value
+        except (InvalidParameterValueException, ParameterException) as exc:
+            raise ConfigError(f"{node.get_name()}: parameter {name}: {exc}") from exc
+    try:
+        return config_from_mapping(config_type, values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{node.get_name()}: {exc}") from exc
+
+
+def watch_live_parameters(node: Node, current: Callable[[], Any],
+                          apply: Callable[[Any], None]) -> None:
+    """Validate live parameter changes against the whole configuration, then apply them."""
+    pending: dict[str, Any] = {}
+
+    def validate(parameters) -> SetParametersResult:
+        config = current()
+        names = field_specs(type(config))
+        updates = {p.name: p.value for p in parameters if p.name in names}
+        try:
+            dataclasses.replace(config, **updates)
+        except (TypeError, ValueError) as exc:
+            node.get_logger().warning(f"rejected parameter change: {exc}")
+            return SetParametersResult(successful=False, reason=str(exc))
+        pending.clear()
+        pending.update(updates)
+        return SetParametersResult(successful=True)
+
+    def commit(parameters) -> None:
+        if pending:
+            apply(dataclasses.replace(current(), **pending))
+            node.get_logger().info(f"parameters updated: {pending}")
+            pending.clear()
+
+    node.add_on_set_parameters_callback(validate)
+    node.add_post_set_parameters_callback(commit)
+
+
+def diagnostic_status(name: str, hardware_id: str, level: int, message: str,
+                      values: dict[str, Any]) -> DiagnosticStatus:
+    """A DiagnosticStatus with its key/values as strings."""
+    return DiagnosticStatus(
+        level=bytes([level]), name=name, hardware_id=hardware_id, message=message,
+        values=[KeyValue(key=k, value=f"{v:.6g}" if isinstance(v, float) else str(v))
+                for k, v in values.items()])
+
+
+def publish_diagnostics(node: Node, publisher, statuses: list[DiagnosticStatus]) -> None:
+    """Publish ``statuses`` stamped now."""
+    array = DiagnosticArray(status=statuses)
+    array.header.stamp = node.get_clock().now().to_msg()
+    publisher.publish(array)
+
+
+OK, WARN, ERROR = DiagnosticStatus.OK[0], DiagnosticStatus.WARN[0], DiagnosticStatus.ERROR[0]
+
+
+def stamp_s(stamp) -> float:
+    """builtin_interfaces/Time as float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def run_node(node_class: type, args: list[str] | None = None) -> int:
+    """Create and spin ``node_class``; a bad parameter exits 2 with a one-line reason."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_class()
+        rclpy.spin(node)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # SIGINT shut the context down while spin was building its wait set: a clean stop.
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
