@@ -23,7 +23,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +40,68 @@ class AnalysisError(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds the graph must respect (defaults: the control nodes' configured limits)."""
+    """Bounds the graph must respect (see :func:`default_limits`)."""
 
-    max_force_n: float = 200.0
-    max_force_rate_n_per_s: float = 2000.0
-    max_motor_velocity_rad_s: float = 60.0
-    max_motor_accel_rad_s2: float = 3000.0
-    tolerance: float = 0.02  # relative slack for rounding and stamp jitter
+    max_force_n: float
+    max_force_rate_n_per_s: float
+    max_motor_velocity_rad_s: float
+    max_motor_accel_rad_s2: float
+    tolerance: float = 0.02  # relative slack for rounding
+    # Stamps are taken a little after the step that computed a value; this much stamp jitter
+    # is allowed when a rate (force rate, motor acceleration) is computed from stamp spacing.
+    stamp_jitter_s: float = 0.0005
+
+
+def default_limits(assistance: dict | None = None, controller: dict | None = None) -> Limits:
+    """The limits the assistance profile and controller enforce with these parameters.
+
+    ``assistance`` / ``controller``: parameter overrides (name -> value) of those nodes, as in
+    their YAML files; the rest are the nodes' defaults.
+    """
+    from .assistance import AssistanceConfig
+    from .controller import ControllerConfig
+    from .params import config_from_mapping
+
+    a = config_from_mapping(AssistanceConfig, assistance or {})
+    c = config_from_mapping(ControllerConfig, controller or {})
+    return Limits(max_force_n=max(a.max_force_n, c.max_force_n),
+                  max_force_rate_n_per_s=a.max_force_rate_n_per_s,
+                  max_motor_velocity_rad_s=c.max_velocity_rad_s,
+                  max_motor_accel_rad_s2=c.max_acceleration_rad_s2)
+
+
+def limits_from_params_file(path: str | Path) -> Limits:
+    """Limits from a ROS 2 parameter YAML file the graph ran with.
+
+    Reads the ``assistance_profile`` and ``admittance_controller`` sections (``/**`` wildcard
+    sections apply to both); other nodes' sections and unknown names are ignored.
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise AnalysisError(f"{path}: cannot read parameter file ({exc})") from None
+
+    def section(node: str) -> dict:
+        merged: dict = {}
+        for key in ("/**", node, "/" + node):
+            params = (data.get(key) or {}).get("ros__parameters") or {}
+            merged.update(params)
+        return merged
+
+    from .assistance import AssistanceConfig
+    from .controller import ControllerConfig
+    from .params import field_specs
+
+    def known(values: dict, config_type: type) -> dict:
+        return {k: v for k, v in values.items() if k in field_specs(config_type)}
+
+    try:
+        return default_limits(known(section("assistance_profile"), AssistanceConfig),
+                              known(section("admittance_controller"), ControllerConfig))
+    except (ValueError, TypeError) as exc:
+        raise AnalysisError(f"{path}: {exc}") from None
 
 
 @dataclass
@@ -238,10 +293,10 @@ def force_tracking(rec: Recording) -> dict | None:
     return out
 
 
-def _rate(t: np.ndarray, values: np.ndarray) -> np.ndarray:
-    dt = np.diff(t)
-    keep = dt > 1e-6
-    return np.abs(np.diff(values, axis=0)[keep]) / dt[keep, None]
+def rate_violations(t: np.ndarray, values: np.ndarray, max_rate: float, limits: Limits) -> int:
+    """Steps between consecutive samples that change faster than ``max_rate`` allows."""
+    allowed = max_rate * (np.diff(t) + limits.stamp_jitter_s) * (1.0 + limits.tolerance)
+    return int((np.abs(np.diff(values, axis=0)) > allowed[:, None]).any(axis=1).sum())
 
 
 def limit_violations(rec: Recording, limits: Limits) -> dict:
@@ -253,8 +308,8 @@ def limit_violations(rec: Recording, limits: Limits) -> dict:
         out["desired_force_non_finite"] = int((~np.isfinite(force)).sum())
         out["desired_force_above_max"] = int((force > limits.max_force_n * slack).sum())
         out["desired_force_negative"] = int((force < -1e-9).sum())
-        out["desired_force_rate_above_max"] = int(
-            (_rate(rec.command["t"], force) > limits.max_force_rate_n_per_s * slack).sum())
+        out["desired_force_rate_above_max"] = rate_violations(
+            rec.command["t"], force, limits.max_force_rate_n_per_s, limits)
     if rec.controller is not None:
         reference = rec.controller["reference"]
         out["force_reference_above_max"] = int((reference > limits.max_force_n * slack).sum())
@@ -263,8 +318,8 @@ def limit_violations(rec: Recording, limits: Limits) -> dict:
         out["motor_command_non_finite"] = int((~np.isfinite(velocity)).sum())
         out["motor_velocity_above_max"] = int(
             (np.abs(velocity) > limits.max_motor_velocity_rad_s * slack).sum())
-        out["motor_accel_above_max"] = int(
-            (_rate(rec.motor["t"], velocity) > limits.max_motor_accel_rad_s2 * slack).sum())
+        out["motor_accel_above_max"] = rate_violations(
+            rec.motor["t"], velocity, limits.max_motor_accel_rad_s2, limits)
         out["disabled_but_moving"] = int(
             (~rec.motor["enabled"] & (np.abs(velocity).max(axis=1) > 1e-9)).sum())
     if rec.actuator is not None:
@@ -443,11 +498,12 @@ def write_plots(rec: Recording, out_dir: Path) -> list[Path]:
     return written
 
 
-def analyze(bag: str | Path, out_dir: str | Path, limits: Limits = Limits(),
+def analyze(bag: str | Path, out_dir: str | Path, limits: Limits | None = None,
             joint_names: Sequence[str] = DEFAULT_JOINT_NAMES) -> dict:
     """Write ``metrics.json`` and the plots for ``bag`` into ``out_dir``; return the metrics."""
     from k2muse_dataset.atomic import write_text_atomic
 
+    limits = limits or default_limits()
     out_dir = Path(out_dir)
     rec = load_recording(bag, joint_names)
     metrics = summarise(rec, limits)
@@ -480,9 +536,12 @@ def headline(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+LIMIT_OPTIONS = ("max_force_n", "max_force_rate_n_per_s", "max_motor_velocity_rad_s",
+                 "max_motor_accel_rad_s2")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of ``exo-analyze``."""
-    defaults = Limits()
     parser = argparse.ArgumentParser(prog="exo-analyze", description=__doc__.splitlines()[0])
     parser.add_argument("bag", type=Path, help="bag folder (or .mcap file) from topic_recorder")
     parser.add_argument("-o", "--output", type=Path,
@@ -491,9 +550,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replace metrics.json and plots already in the output folder")
     parser.add_argument("--joint-names", nargs=2, default=list(DEFAULT_JOINT_NAMES),
                         metavar=("LEFT", "RIGHT"), help="JointState names of the hip joints")
-    for name, value in asdict(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=value,
-                            help=f"limit checked in the recording (default {value})")
+    parser.add_argument("--params", type=Path,
+                        help="ROS 2 parameter YAML the graph ran with (limits are read from "
+                             "its assistance_profile and admittance_controller sections)")
+    for name in LIMIT_OPTIONS:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float,
+                            help="override this limit (default: the nodes' configured value)")
     return parser
 
 
@@ -505,12 +567,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"exo-analyze: {out_dir / 'metrics.json'} exists; use --force to replace it",
               file=sys.stderr)
         return 2
-    limits = Limits(**{name: getattr(args, name) for name in asdict(Limits())})
-    if any(not (math.isfinite(v) and v > 0) for v in asdict(limits).values()):
+    overrides = {n: getattr(args, n) for n in LIMIT_OPTIONS if getattr(args, n) is not None}
+    if any(not (math.isfinite(v) and v > 0) for v in overrides.values()):
         print("exo-analyze: limits must be positive numbers", file=sys.stderr)
         return 2
     try:
-        metrics = analyze(args.bag, out_dir, limits, args.joint_names)
+        limits = limits_from_params_file(args.params) if args.params else default_limits()
+        metrics = analyze(args.bag, out_dir, replace(limits, **overrides), args.joint_names)
     except AnalysisError as exc:
         print(f"exo-analyze: {exc}", file=sys.stderr)
         return 1

@@ -5,14 +5,19 @@ import json
 import numpy as np
 import pytest
 from exo_control.analyze import (
+    AnalysisError,
     Limits,
+    default_limits,
     fit_metrics,
+    limits_from_params_file,
     load_recording,
     main,
     sample_and_hold,
     summarise,
     time_to_zero,
 )
+from exo_control.assistance import AssistanceConfig
+from exo_control.controller import ControllerConfig
 from exo_control.recorder import GRAPH_TOPICS, BagRecording, exo_typestore
 
 T0 = 1_700_000_000.0  # stamps on a wall-clock-like ROS clock
@@ -104,7 +109,9 @@ def test_recording_loads_every_topic_in_stamp_order(known_bag):
 
 
 def test_metrics_match_the_construction(known_bag):
-    metrics = summarise(load_recording(known_bag), Limits(max_force_n=200.0))
+    limits = Limits(max_force_n=200.0, max_force_rate_n_per_s=2000.0,
+                    max_motor_velocity_rad_s=60.0, max_motor_accel_rad_s2=3000.0)
+    metrics = summarise(load_recording(known_bag), limits)
     accuracy = metrics["estimate_vs_measured_moment"]
     assert accuracy["left"]["rmse"] == pytest.approx(0.1, abs=1e-9)
     assert accuracy["left"]["bias"] == pytest.approx(0.1, abs=1e-9)
@@ -122,8 +129,8 @@ def test_metrics_match_the_construction(known_bag):
     assert violations["desired_force_rate_above_max"] == 2  # up to 300 N and back down
     assert violations["force_reference_above_max"] == 0
     assert violations["motor_velocity_above_max"] == 0
-    assert violations["motor_accel_above_max"] == 2  # 40 -> 0 rad/s in 10 ms, both sides
-    assert violations["total"] == 5
+    assert violations["motor_accel_above_max"] == 1  # one step: 40 -> 0 rad/s in 10 ms
+    assert violations["total"] == 4
     (episode,) = metrics["faults"]["episodes"]
     assert episode["reason"] == "controller watchdog 1"
     assert episode["onset_s"] == pytest.approx(2.001, abs=1e-6)
@@ -168,3 +175,34 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
     assert main([str(empty), "-o", str(tmp_path / "b")]) == 1
     assert "cannot read bag" in capsys.readouterr().err
     assert main([str(empty), "--max-force-n", "-5"]) == 2
+
+
+def test_limits_follow_the_node_configuration(tmp_path):
+    limits = default_limits()
+    assert limits.max_force_n == max(AssistanceConfig().max_force_n, ControllerConfig().max_force_n)
+    assert limits.max_motor_accel_rad_s2 == ControllerConfig().max_acceleration_rad_s2
+    params = tmp_path / "graph.yaml"
+    params.write_text(
+        "/**:\n  ros__parameters:\n    use_sim_time: false\n"
+        "assistance_profile:\n  ros__parameters:\n    max_force_n: 150.0\n    gain: 0.3\n"
+        "/admittance_controller:\n  ros__parameters:\n    max_force_n: 120\n"
+        "    max_acceleration_rad_s2: 1000.0\n")
+    limits = limits_from_params_file(params)
+    assert limits.max_force_n == 150.0
+    assert limits.max_motor_accel_rad_s2 == 1000.0
+    assert limits.max_motor_velocity_rad_s == ControllerConfig().max_velocity_rad_s
+    params.write_text("admittance_controller:\n  ros__parameters:\n"
+                      "    max_velocity_rad_s: -5.0\n")
+    with pytest.raises(AnalysisError, match="graph.yaml: max_velocity_rad_s"):
+        limits_from_params_file(params)
+
+
+def test_cli_reads_limits_from_a_params_file(known_bag, tmp_path):
+    params = tmp_path / "graph.yaml"
+    params.write_text("admittance_controller:\n  ros__parameters:\n"
+                      "    max_acceleration_rad_s2: 1000.0\n")
+    out = tmp_path / "analysis"
+    assert main([str(known_bag), "-o", str(out), "--params", str(params)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["limits"]["max_motor_accel_rad_s2"] == 1000.0
+    assert metrics["limit_violations"]["motor_accel_above_max"] == 1
