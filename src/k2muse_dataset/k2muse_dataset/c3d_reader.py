@@ -11,6 +11,7 @@ Label quirks handled: subject prefixes (``A22:LHipAngles``), 'V'-suffixed angle 
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,6 +177,24 @@ def _events(params: dict, rate: float, first_frame: int, n_frames: int,
                       np.array(kd, np.uint8), ignored)
 
 
+def _check_complete(path: Path, c3d) -> None:
+    """Compare the file size with its raw header; ezc3d reads truncated files silently."""
+    with open(path, "rb") as fh:
+        raw = fh.read(24)
+    processor = _param(c3d["parameters"], "__METADATA__", "PROCESSOR")
+    order = ">" if processor == "MIPS" else "<"
+    n_points, analog_per_frame, first, last, _, _, data_start = struct.unpack(
+        order + "HHHHHfH", raw[2:18])
+    scale = float(np.atleast_1d(_param(c3d["parameters"], "POINT", "SCALE", [-1.0]))[0])
+    word = 4 if scale < 0 else 2
+    if last < first or data_start == 0:
+        return  # long trials keep their frame count elsewhere; nothing to compare
+    expected = (data_start - 1) * 512 + (last - first + 1) * (4 * n_points + analog_per_frame) * word
+    actual = path.stat().st_size
+    if actual < expected:
+        raise C3DError(f"{path}: truncated ({actual} bytes, header needs {expected})")
+
+
 def read_c3d(path: str | Path) -> C3DTrial:
     """Read one Plug-in Gait c3d file; raise :class:`C3DError` naming the file on bad input."""
     path = Path(path)
@@ -186,6 +205,7 @@ def read_c3d(path: str | Path) -> C3DTrial:
     except Exception as exc:  # ezc3d raises bare RuntimeError/IOError on broken files
         raise C3DError(f"{path}: not a readable c3d file ({exc})") from None
     params = c3d["parameters"]
+    _check_complete(path, c3d)
     points = np.asarray(c3d["data"]["points"], dtype=np.float64)
     rate = float(c3d["header"]["points"]["frame_rate"])
     first_frame = int(c3d["header"]["points"]["first_frame"])

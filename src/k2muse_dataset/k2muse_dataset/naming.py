@@ -163,8 +163,10 @@ def parse_vicon_name(path: str | Path) -> TrialKey:
     path = Path(path)
     parts = re.split(r"[+]", path.stem)
     if len(parts) != 6:
-        parts = re.split(r"[+_\-\s]", path.stem)
-    if len(parts) == 7 and parts[1].lower() == "shift":
+        stem = re.sub(r"(?i)trial[_\-\s]+", "Trial", path.stem)
+        stem = re.sub(r"(?i)(?<=[_\-\s])S[_\-\s]+(?=\d)", "S", stem)
+        parts = re.split(r"[+_\-\s]", stem)
+    if len(parts) == 7 and parts[1].lower() in ("shift", "inter"):
         parts = [parts[0], parts[1] + parts[2], *parts[3:]]
     if len(parts) == 7 and re.fullmatch(r"\d", parts[4]) and re.fullmatch(r"\d", parts[5]):
         parts = [*parts[:4], parts[4] + "." + parts[5], parts[6]]
