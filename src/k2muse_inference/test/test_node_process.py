@@ -2,6 +2,7 @@
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,8 +64,12 @@ class Harness:
                 for m in self.estimates}
 
 
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "estimator.yaml"
+
+
 def start_estimator(start_node, model_folder, *params):
-    args = ["--ros-args", "-p", f"model_folder:={model_folder}", "-p", "backend:=onnxruntime"]
+    args = ["--ros-args", "--params-file", str(CONFIG),
+            "-p", f"model_folder:={model_folder}", "-p", "backend:=onnxruntime"]
     for param in params:
         args += ["-p", param]
     return start_node("hip_moment_estimator", *args)
