@@ -189,7 +189,8 @@ def _check_complete(path: Path, c3d) -> None:
     word = 4 if scale < 0 else 2
     if last < first or data_start == 0:
         return  # long trials keep their frame count elsewhere; nothing to compare
-    expected = (data_start - 1) * 512 + (last - first + 1) * (4 * n_points + analog_per_frame) * word
+    frame_bytes = (4 * n_points + analog_per_frame) * word
+    expected = (data_start - 1) * 512 + (last - first + 1) * frame_bytes
     actual = path.stat().st_size
     if actual < expected:
         raise C3DError(f"{path}: truncated ({actual} bytes, header needs {expected})")
