@@ -328,35 +328,56 @@ def limit_violations(rec: Recording, limits: Limits) -> dict:
     return out
 
 
-def fault_onsets(rec: Recording) -> list[tuple[float, str]]:
-    """Times at which something asked the graph to drop assistance, with the reason."""
-    onsets: list[tuple[float, str]] = []
+FAULT_DEADLINE_S = 1.0  # a fault active this long must have brought the force command to zero
 
-    def rising(t: np.ndarray, flag: np.ndarray, reason) -> None:
-        previous = np.concatenate([[False], flag[:-1]])
-        for i in np.flatnonzero(flag & ~previous):
-            onsets.append((float(t[i]), reason(i)))
+
+def _episodes(t: np.ndarray, active: np.ndarray) -> list[tuple[int, int | None]]:
+    """(first active index, first index after it that is inactive or None) per active run."""
+    previous = np.concatenate([[False], active[:-1]])
+    starts = np.flatnonzero(active & ~previous)
+    ends = np.flatnonzero(~active & previous)
+    out = []
+    for start in starts:
+        later = ends[ends > start]
+        out.append((int(start), int(later[0]) if later.size else None))
+    return out
+
+
+def fault_episodes(rec: Recording) -> list[dict]:
+    """Spans during which something required the assistance to drop: onset, clear, reason.
+
+    Controller watchdog not OK; assistance fading out or disabled after having been enabled;
+    actuator fault flags set. ``cleared_after_s`` is None while the fault lasts to the end.
+    """
+    found = []
+
+    def add(series: Series, active: np.ndarray, reason, keep=lambda i: True) -> None:
+        t = series["t"]
+        for start, end in _episodes(t, active):
+            if keep(start):
+                found.append({"onset_s": float(t[start]), "reason": reason(start),
+                              "cleared_after_s": None if end is None
+                              else float(t[end] - t[start])})
 
     if rec.controller is not None:
         watchdog = rec.controller["watchdog"]
-        rising(rec.controller["t"], watchdog != 0, lambda i: f"controller watchdog {watchdog[i]}")
+        add(rec.controller, watchdog != 0, lambda i: f"controller watchdog {watchdog[i]}")
     if rec.command is not None:
         state = rec.command["state"]
-        previous = np.concatenate([[state[0]], state[:-1]])
-        fading = (state == 3) & (previous == 2)  # ENABLED -> FADING_OUT
-        for i in np.flatnonzero(fading):
-            onsets.append((float(rec.command["t"][i]), "assistance fading out"))
+        # FADING_OUT (3) or DISABLED (0), counted when it follows ENABLED (2).
+        add(rec.command, (state == 3) | (state == 0), lambda i: "assistance fading out",
+            keep=lambda i: i > 0 and state[i - 1] == 2)
     if rec.actuator is not None:
         faults = rec.actuator["faults"]
-        rising(rec.actuator["t"], (faults != 0).any(axis=1),
-               lambda i: f"actuator fault flags {faults[i].tolist()}")
-    return sorted(onsets)
+        add(rec.actuator, (faults != 0).any(axis=1),
+            lambda i: f"actuator fault flags {faults[i].tolist()}")
+    return sorted(found, key=lambda e: e["onset_s"])
 
 
-def time_to_zero(t: np.ndarray, magnitude: np.ndarray, onset_s: float, threshold: float
-                 ) -> float | None:
-    """Seconds from ``onset_s`` until ``magnitude`` is at or below ``threshold``; None if never."""
-    after = np.flatnonzero((t >= onset_s) & (magnitude <= threshold))
+def time_to_zero(t: np.ndarray, magnitude: np.ndarray, onset_s: float, threshold: float,
+                 until_s: float = math.inf) -> float | None:
+    """Seconds from ``onset_s`` until ``magnitude`` <= ``threshold`` (before ``until_s``)."""
+    after = np.flatnonzero((t >= onset_s) & (t <= until_s) & (magnitude <= threshold))
     return None if after.size == 0 else float(t[after[0]] - onset_s)
 
 
@@ -371,21 +392,31 @@ def force_command_magnitude(rec: Recording) -> tuple[np.ndarray, np.ndarray] | N
 
 def fault_responses(rec: Recording, zero_force_n: float = 0.5, stopped_rad_s: float = 0.05
                     ) -> list[dict]:
-    """Per fault onset: time until the force command is ~0 and the motor command has stopped."""
+    """Per fault episode: time until the force command is ~0 and the motor command stopped.
+
+    Only the time while the fault is active counts: a fault that clears before the force has
+    faded out has ``force_zero_after_s`` None and ``cleared_after_s`` shorter than the fade.
+    """
     force = force_command_magnitude(rec)
+    speed = None
+    if rec.motor is not None:
+        speed = np.where(rec.motor["enabled"],
+                         np.nan_to_num(np.abs(rec.motor["velocity"]), nan=np.inf).max(axis=1),
+                         0.0)
     responses = []
-    for onset, reason in fault_onsets(rec):
-        entry = {"onset_s": onset, "reason": reason, "force_zero_after_s": None,
-                 "motor_stopped_after_s": None}
-        if force is not None:
-            entry["force_zero_after_s"] = time_to_zero(*force, onset, zero_force_n)
-        if rec.motor is not None:
-            speed = np.where(rec.motor["enabled"],
-                             np.nan_to_num(np.abs(rec.motor["velocity"]), nan=np.inf).max(axis=1),
-                             0.0)
-            entry["motor_stopped_after_s"] = time_to_zero(rec.motor["t"], speed, onset,
-                                                          stopped_rad_s)
-        responses.append(entry)
+    for episode in fault_episodes(rec):
+        onset = episode["onset_s"]
+        until = math.inf if episode["cleared_after_s"] is None else (
+            onset + episode["cleared_after_s"])
+        episode["force_zero_after_s"] = None if force is None else time_to_zero(
+            *force, onset, zero_force_n, until)
+        episode["motor_stopped_after_s"] = None if speed is None else time_to_zero(
+            rec.motor["t"], speed, onset, stopped_rad_s, until)
+        lasted = (episode["cleared_after_s"] if episode["cleared_after_s"] is not None
+                  else float(force[0][-1] - onset) if force is not None else 0.0)
+        episode["not_zeroed"] = episode["force_zero_after_s"] is None and (
+            lasted >= FAULT_DEADLINE_S)
+        responses.append(episode)
     return responses
 
 
@@ -400,7 +431,7 @@ def _percentiles(values: np.ndarray) -> dict | None:
 def summarise(rec: Recording, limits: Limits) -> dict:
     """Every metric of a recording as one JSON-ready dictionary."""
     responses = fault_responses(rec)
-    zero_times = [r["force_zero_after_s"] for r in responses]
+    zero_times = [r["force_zero_after_s"] for r in responses if r["force_zero_after_s"] is not None]
     last_t = max(float(s["t"][-1]) for s in (rec.joints, rec.estimate, rec.command, rec.motor,
                                              rec.actuator, rec.controller) if s is not None)
     return {
@@ -413,9 +444,9 @@ def summarise(rec: Recording, limits: Limits) -> dict:
         "limit_violations": limit_violations(rec, limits),
         "faults": {
             "episodes": responses,
-            "max_force_zero_after_s": max((z for z in zero_times if z is not None),
-                                          default=None),
-            "never_zeroed": sum(z is None for z in zero_times),
+            "max_force_zero_after_s": max(zero_times, default=None),
+            "deadline_s": FAULT_DEADLINE_S,
+            "not_zeroed": sum(r["not_zeroed"] for r in responses),
         },
         "inference_latency_s": (None if rec.estimate is None
                                 else _percentiles(rec.estimate["latency"])),
@@ -530,9 +561,9 @@ def headline(metrics: dict) -> str:
     if faults["episodes"]:
         worst = faults["max_force_zero_after_s"]
         within = "n/a" if worst is None else f"{worst:.3f} s"
-        never = faults["never_zeroed"]
-        lines.append(f"{len(faults['episodes'])} fault onsets, force at zero within {within}"
-                     + (f", {never} never" if never else ""))
+        never = faults["not_zeroed"]
+        lines.append(f"{len(faults['episodes'])} fault episodes, force at zero within {within}"
+                     + (f", {never} NOT brought to zero" if never else ""))
     return "\n".join(lines)
 
 

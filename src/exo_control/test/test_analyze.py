@@ -7,7 +7,9 @@ import pytest
 from exo_control.analyze import (
     AnalysisError,
     Limits,
+    Recording,
     default_limits,
+    fault_responses,
     fit_metrics,
     limits_from_params_file,
     load_recording,
@@ -134,9 +136,33 @@ def test_metrics_match_the_construction(known_bag):
     (episode,) = metrics["faults"]["episodes"]
     assert episode["reason"] == "controller watchdog 1"
     assert episode["onset_s"] == pytest.approx(2.001, abs=1e-6)
+    assert episode["cleared_after_s"] is None and not episode["not_zeroed"]
     assert episode["force_zero_after_s"] == pytest.approx(0.2, abs=0.011)
     assert episode["motor_stopped_after_s"] == pytest.approx(0.1, abs=0.011)
     assert metrics["inference_latency_s"]["p99"] == pytest.approx(0.001)
+
+
+def test_fault_response_counts_only_while_the_fault_lasts():
+    t = np.arange(400) * 0.01
+    watchdog = np.zeros(400, np.int64)
+    watchdog[50:55] = 1  # a 50 ms blip: clears long before a fade could finish
+    watchdog[100:300] = 2  # 2 s fault, force faded to zero in 0.3 s
+    watchdog[350:] = 3  # fault to the end, force never faded: a failure
+    reference = np.full((400, 2), 80.0)
+    reference[130:300] = 0.0
+    controller = {"t": t, "watchdog": watchdog, "reference": reference}
+    motor = {"t": t, "enabled": np.ones(400, bool), "velocity": np.zeros((400, 2))}
+    rec = Recording(path=None, t0_ns=0, counts={}, controller=controller, motor=motor)
+    blip, faded, stuck = fault_responses(rec)
+    assert blip["cleared_after_s"] == pytest.approx(0.05)
+    assert blip["force_zero_after_s"] is None and not blip["not_zeroed"]
+    assert faded["force_zero_after_s"] == pytest.approx(0.3)
+    assert faded["cleared_after_s"] == pytest.approx(2.0) and not faded["not_zeroed"]
+    assert stuck["reason"] == "controller watchdog 3" and stuck["cleared_after_s"] is None
+    assert stuck["force_zero_after_s"] is None and not stuck["not_zeroed"]  # lasted 0.49 s
+    rec.controller = {key: np.concatenate([v, v[-1:].repeat(100, axis=0)]) if key != "t"
+                      else np.arange(500) * 0.01 for key, v in controller.items()}
+    assert fault_responses(rec)[-1]["not_zeroed"]  # the same fault lasting 1.49 s
 
 
 def test_helpers_handle_edges():
