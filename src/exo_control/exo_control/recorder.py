@@ -12,9 +12,7 @@ texts, so readers and writers agree with the interfaces the nodes were built fro
 from __future__ import annotations
 
 import functools
-import os
 import shutil
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,16 +43,13 @@ class RecorderError(RuntimeError):
 
 
 def exo_msgs_msg_dir() -> Path:
-    """Folder holding exo_msgs' ``.msg`` files: installed share folder first, then the source."""
-    candidates = [Path(p) / "share/exo_msgs/msg"
-                  for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    candidates.append(Path(sys.prefix) / "share/exo_msgs/msg")
-    candidates.append(Path(__file__).resolve().parents[2] / "exo_msgs/msg")
-    for folder in candidates:
-        if any(folder.glob("*.msg")):
-            return folder
-    raise RecorderError("exo_msgs .msg files not found (looked in "
-                        + ", ".join(str(c) for c in candidates) + ")")
+    """Folder holding exo_msgs' ``.msg`` files (found as k2muse_dataset's bag export finds it)."""
+    from k2muse_dataset.bag_export import BagExportError, find_gait_event_msg
+
+    try:
+        return find_gait_event_msg().parent
+    except BagExportError as exc:
+        raise RecorderError(str(exc)) from None
 
 
 @functools.cache

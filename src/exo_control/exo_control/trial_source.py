@@ -95,8 +95,8 @@ def load_trial_h5(path: str | Path) -> ReplayTrial:
     )
 
 
-def _stamp_s(header) -> float:
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
+def _stamp_ns(header) -> int:
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
 def load_trial_bag(
@@ -107,7 +107,9 @@ def load_trial_bag(
 ) -> ReplayTrial:
     """Read hip joint states (and gait events, if recorded) from a rosbag2 bag folder or file.
 
-    Times come from the message header stamps. A joint state must name both hip joints; effort
+    Times come from the message header stamps, relative to the first joint state (kept in
+    integer nanoseconds until then, so wall-clock stamps lose no precision). A joint state
+    must name both hip joints; effort
     (measured moment) is used only when every kept message carries it.
     """
     from rosbags.highlevel import AnyReader
@@ -117,8 +119,8 @@ def load_trial_bag(
 
     path = Path(path)
     bag_dir = path.parent if path.is_file() else path
-    rows: list[tuple[float, list[float], list[float], list[float] | None]] = []
-    events: list[tuple[float, int, int]] = []
+    rows: list[tuple[int, list[float], list[float], list[float] | None]] = []
+    events: list[tuple[int, int, int]] = []
     try:
         with AnyReader([bag_dir], default_typestore=exo_typestore()) as reader:
             wanted = [c for c in reader.connections if c.topic in (joint_topic, event_topic)]
@@ -127,7 +129,7 @@ def load_trial_bag(
             for connection, _, raw in reader.messages(connections=wanted):
                 msg = reader.deserialize(raw, connection.msgtype)
                 if connection.topic == event_topic:
-                    events.append((_stamp_s(msg.header), int(msg.side), int(msg.kind)))
+                    events.append((_stamp_ns(msg.header), int(msg.side), int(msg.kind)))
                     continue
                 try:
                     idx = [list(msg.name).index(name) for name in joint_names]
@@ -135,7 +137,7 @@ def load_trial_bag(
                     continue
                 effort = list(msg.effort)
                 rows.append((
-                    _stamp_s(msg.header),
+                    _stamp_ns(msg.header),
                     [float(msg.position[i]) for i in idx],
                     [float(msg.velocity[i]) if len(msg.velocity) > i else np.nan for i in idx],
                     [float(effort[i]) for i in idx] if len(effort) > max(idx) else None,
@@ -147,7 +149,8 @@ def load_trial_bag(
             f"{path}: fewer than two {joint_topic} messages name {', '.join(joint_names)}"
         )
     rows.sort(key=lambda row: row[0])
-    time_s = np.array([r[0] for r in rows])
+    first_ns = rows[0][0]
+    time_s = np.array([(r[0] - first_ns) * 1e-9 for r in rows])
     angle = np.array([r[1] for r in rows])
     velocity = np.array([r[2] for r in rows])
     if np.isnan(velocity).all():
@@ -155,7 +158,8 @@ def load_trial_bag(
     has_effort = all(r[3] is not None for r in rows)
     moment = np.array([r[3] for r in rows]) if has_effort else None
     events.sort()
-    event_array = np.array(events, dtype=np.float64).reshape(-1, 3)
+    event_array = np.array([((t - first_ns) * 1e-9, side, kind) for t, side, kind in events],
+                           dtype=np.float64).reshape(-1, 3)
     return ReplayTrial(
         source=str(path),
         time_s=time_s,

@@ -195,7 +195,7 @@ def test_load_trial_from_a_bag_matches_the_h5_source(tmp_path, with_effort):
     trial = make_trial()
     bag = _write_bag(tmp_path / "bag", trial, with_effort)
     replay = load_trial(bag)
-    np.testing.assert_allclose(replay.time_s, trial.time_s + 100.0)
+    np.testing.assert_allclose(replay.time_s, trial.time_s, atol=1e-9)  # from the first stamp
     np.testing.assert_array_equal(replay.hip_angle_rad, trial.angles_rad["hip"][:, :, 0])
     from_h5 = load_trial(write_trial_h5(tmp_path / "t.h5", trial))
     np.testing.assert_allclose(replay.hip_velocity_rad_s, from_h5.hip_velocity_rad_s, atol=1e-6)
@@ -206,6 +206,21 @@ def test_load_trial_from_a_bag_matches_the_h5_source(tmp_path, with_effort):
         assert replay.hip_moment_nm_per_kg is None
     assert replay.event_time_s.size == trial.event_time_s.size
     assert load_trial(bag / "bag.mcap").time_s.size == trial.time_s.size
+
+
+def test_load_trial_from_a_k2muse_export_bag(tmp_path):
+    from k2muse_dataset.bag_export import export_trial_bag
+
+    trial = make_trial()
+    bag = export_trial_bag(trial, tmp_path / "exported")
+    replay = load_trial(bag)
+    from_h5 = load_trial(write_trial_h5(tmp_path / "t.h5", trial))
+    np.testing.assert_allclose(replay.time_s, trial.time_s, atol=1e-9)
+    np.testing.assert_allclose(replay.event_time_s, np.sort(trial.event_time_s), atol=1e-9)
+    np.testing.assert_array_equal(replay.hip_angle_rad, from_h5.hip_angle_rad)
+    np.testing.assert_array_equal(replay.hip_moment_nm_per_kg, from_h5.hip_moment_nm_per_kg)
+    np.testing.assert_allclose(replay.hip_velocity_rad_s, from_h5.hip_velocity_rad_s, atol=1e-9)
+    assert replay.event_time_s.size == trial.event_time_s.size
 
 
 def test_bag_without_the_joint_names_is_refused(tmp_path):
