@@ -12,7 +12,8 @@ by name in the ``exo_control.actuator_drivers`` entry-point group, so a hardware
 Simulated plant, per side (motor side values unless named otherwise):
 
     J * dw/dt = tau_drive - tau_coulomb*sign(w) - b*w - F * r / N
-    tau_drive = clamp(K_v * (w_cmd - w), +-tau_max)            (the drive's velocity loop)
+    tau_drive = clamp(K_v * e + K_i * integral(e), +-tau_max)  (the drive's PI velocity loop,
+                                                                e = w_cmd - w; braking = w_cmd 0)
     spool angle s: within +-backlash/2 of the gear output theta/N; cable tension pulls it
     to the pay-out side of the gap
     stretch  = r * s + sign * arm * q_hip - slack               (sign +1 for an extension cable:
@@ -109,6 +110,8 @@ class SimulatedActuatorConfig:
                           choices=("extension", "flexion"))
     velocity_loop_gain_nm_s_per_rad: float = spec(0.02, "drive velocity-loop gain, N m s/rad",
                                                   1e-5, 10.0)
+    velocity_loop_integral_nm_per_rad: float = spec(2.0, "drive velocity-loop integral gain,"
+                                                    " N m/rad", 0.0, 1000.0)
     max_motor_torque_nm: float = spec(0.6, "drive torque limit at the motor, N m", 0.01, 20.0)
     fault_force_n: float = spec(400.0, "tension above which OVER_FORCE is flagged, N",
                                 1.0, 5000.0)
@@ -158,6 +161,7 @@ class _SimulatedSide:
         self.spool_rad = 0.0
         self.stretch_m = -config.slack_m
         self.force_n = 0.0
+        self.drive_integral_nm = 0.0
 
     def _stretch(self, spool_rad: float, hip_rad: float) -> float:
         cfg = self.cfg
@@ -188,7 +192,11 @@ class _SimulatedSide:
                                + cfg.cable_damping_n_s_per_m * stretch_rate)
         else:
             self.force_n = 0.0
-        drive = clamp(cfg.velocity_loop_gain_nm_s_per_rad * (velocity_command - self.motor_rad_s),
+        error = velocity_command - self.motor_rad_s
+        self.drive_integral_nm = clamp(  # clamped: the integral never winds past the torque limit
+            self.drive_integral_nm + cfg.velocity_loop_integral_nm_per_rad * error * dt,
+            -cfg.max_motor_torque_nm, cfg.max_motor_torque_nm)
+        drive = clamp(cfg.velocity_loop_gain_nm_s_per_rad * error + self.drive_integral_nm,
                       -cfg.max_motor_torque_nm, cfg.max_motor_torque_nm)
         load = self.force_n * cfg.cable_m_per_motor_rad
         net = drive - load - cfg.viscous_friction_nm_s_per_rad * self.motor_rad_s

@@ -20,7 +20,8 @@ Watchdog (checked every cycle, feedback problems first):
   disabled, i.e. braked), and the force reference fades to zero;
 * stale or NaN assistance command -> the last good command is held while the force reference
   fades to zero over ``watchdog_fade_s`` under closed-loop control (the cable is unloaded
-  gently); then the motor velocity ramps to zero and the motor is disabled;
+  gently); once the measured force is below ``release_force_n`` (or ``watchdog_fade_s`` later
+  at most) the motor velocity ramps to zero and the motor is disabled;
 * when every input is good again the scale fades back in over ``watchdog_recover_s``.
 """
 
@@ -34,6 +35,10 @@ from exo_control.actuator import ActuatorReading, SideReading
 from exo_control.assistance import SIDES
 from exo_control.limits import SmoothFade, clamp, slew
 from exo_control.params import spec, validate_fields
+
+# Share of the motor's velocity and acceleration limits the admittance reference may use; the
+# rest is headroom for the PD correction.
+REFERENCE_LIMIT_FRACTION = 0.8
 
 
 class Watchdog(enum.IntEnum):
@@ -74,6 +79,8 @@ class ControllerConfig:
                                   0.005, 2.0)
     watchdog_recover_s: float = spec(0.5, "force-reference fade-in once inputs are good, s",
                                      0.01, 10.0)
+    release_force_n: float = spec(2.0, "after a watchdog fade the motor stops once the cable"
+                                  " force is below this, N", 0.0, 50.0)
     state_publish_rate_hz: float = spec(100.0, "ControllerState publish rate, Hz", 1.0, 1000.0)
 
     def __post_init__(self) -> None:
@@ -95,6 +102,10 @@ class ControllerConfig:
         """Worst case from the last good command to zero force reference."""
         return (self.command_timeout_s + self.watchdog_fade_s
                 + self.max_force_n / self.max_force_rate_n_per_s + 2.0 / self.rate_hz)
+
+    def stop_time_after_stale_command_s(self) -> float:
+        """Worst case from the last good command to zero motor velocity (unload, settle, stop)."""
+        return self.unload_time_after_stale_command_s() + self.watchdog_fade_s + self.stop_time_s()
 
     def stop_time_after_feedback_loss_s(self) -> float:
         """Worst case from the last good actuator state to zero motor velocity."""
@@ -142,9 +153,13 @@ class _SideLoop:
         if self.reference_angle_rad is None:
             self.reset_reference(measured.position_rad)
         error = self.force_reference_n - measured.force_n
-        accel = (error - cfg.virtual_damping_n_s_per_m * self.reference_speed_m_s)
-        speed = self.reference_speed_m_s + accel / cfg.virtual_mass_kg * dt
-        max_speed = cfg.max_velocity_rad_s * m_per_rad
+        accel = (error - cfg.virtual_damping_n_s_per_m * self.reference_speed_m_s) \
+            / cfg.virtual_mass_kg
+        # The reference never asks for more than the motor can do: a reference that outruns
+        # the acceleration limit overshoots and limit-cycles against the stiff cable.
+        max_accel = REFERENCE_LIMIT_FRACTION * cfg.max_acceleration_rad_s2 * m_per_rad
+        speed = self.reference_speed_m_s + clamp(accel, -max_accel, max_accel) * dt
+        max_speed = REFERENCE_LIMIT_FRACTION * cfg.max_velocity_rad_s * m_per_rad
         speed = clamp(speed, -max_speed, max_speed)
         angle = self.reference_angle_rad + speed / m_per_rad * dt
         low = measured.position_rad - cfg.max_tracking_error_rad
@@ -182,6 +197,7 @@ class AdmittanceController:
         self._command: tuple[float, float, float] | None = None  # left N, right N, received s
         self._reading: tuple[ActuatorReading, float] | None = None
         self._last_step_s: float | None = None
+        self._unloaded_since_s: float | None = None
 
     def update_live(self, config: ControllerConfig) -> None:
         """Swap in a configuration that differs only in fields marked live (limits)."""
@@ -215,6 +231,19 @@ class AdmittanceController:
         return verdict in (Watchdog.OK, Watchdog.STALE_COMMAND) or (
             verdict == Watchdog.INVALID_INPUT and _reading_is_finite(self._reading[0]))
 
+    def _released(self, verdict: Watchdog, scale: float, now_s: float) -> bool:
+        """True once a watchdog fade has finished and the cables are unloaded (or waited out)."""
+        references_zero = all(loop.force_reference_n == 0.0 for loop in self._loops.values())
+        if verdict == Watchdog.OK or scale > 0.0 or not references_zero:
+            self._unloaded_since_s = None
+            return False
+        if self._unloaded_since_s is None:
+            self._unloaded_since_s = now_s
+        reading = self._reading[0] if self._reading else None
+        slack = reading is not None and all(abs(side.force_n) < self.config.release_force_n
+                                            for side in (reading.left, reading.right))
+        return slack or now_s - self._unloaded_since_s >= self.config.watchdog_fade_s
+
     def step(self, now_s: float) -> ControllerOutput:
         """Run one control cycle at monotonic time ``now_s`` (seconds)."""
         cfg = self.config
@@ -225,6 +254,7 @@ class AdmittanceController:
         verdict = self.watchdog(now_s)
         scale = self._scale.step(verdict == Watchdog.OK, dt)
         feedback_ok = self._feedback_ok(verdict)
+        released = self._released(verdict, scale, now_s)
         outputs = {}
         for index, (side, loop) in enumerate(self._loops.items()):
             if self._command is not None and math.isfinite(self._command[index]):
@@ -234,8 +264,7 @@ class AdmittanceController:
                 slew(loop.force_reference_n, target, cfg.max_force_rate_n_per_s * dt),
                 0.0, cfg.max_force_n)
             measured = getattr(self._reading[0], side) if self._reading else None
-            unloaded = verdict != Watchdog.OK and scale == 0.0 and loop.force_reference_n == 0.0
-            if feedback_ok and not unloaded:
+            if feedback_ok and not released:
                 velocity = loop.track(cfg, measured, dt)
             else:
                 velocity = 0.0
