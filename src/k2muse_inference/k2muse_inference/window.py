@@ -144,7 +144,10 @@ class LegHistory:
         dt_s = (stamp_ns - newest) / NS_PER_S
         if dt_s > spec.max_gap_s:
             return Verdict.RESTARTED_AFTER_GAP
-        if abs(angle_rad - self._angles[self._end - 1]) > spec.max_abs_velocity_rad_s * dt_s:
+        # Judged over at least one model period, so stamp jitter and bursts of samples
+        # microseconds apart do not turn encoder noise into an impossible velocity.
+        allowed_rad = spec.max_abs_velocity_rad_s * max(dt_s, 1.0 / spec.sample_rate_hz)
+        if abs(angle_rad - self._angles[self._end - 1]) > allowed_rad:
             return Verdict.IMPLAUSIBLE_JUMP
         return Verdict.ACCEPTED
 

@@ -116,3 +116,14 @@ def test_spec_refuses_nonsense():
         WindowSpec(sample_rate_hz=100.0, window_length=1)
     with pytest.raises(ValueError, match="min_angle_rad"):
         WindowSpec(sample_rate_hz=100.0, window_length=10, min_angle_rad=1.0, max_angle_rad=0.0)
+
+
+def test_late_sender_burst_is_not_mistaken_for_a_glitch():
+    history = LegHistory(SPEC)
+    stamps, _ = feed(history, 100.0, 60)
+    # A late sender flushes three 10 ms-apart readings within 100 us: 0.02 rad steps.
+    last = history.window()[-1]
+    for k in range(1, 4):
+        assert history.add(stamps[-1] + 10_000_000 + k * 50_000, last + 0.02 * k) is (
+            Verdict.ACCEPTED
+        )
