@@ -1,0 +1,95 @@
+"""Processing throughput of k2muse_dataset versus a bare read of the same files.
+
+Generates a synthetic release of at least 100 trials, then times
+  1. the bare read: ezc3d for the c3d, scipy.io/h5py for the Noraxon .mat, numpy for the four
+     ELONXI .txt files (no processing, nothing written), in one process;
+  2. ``process_release`` (readers + stride QC + normalisation + trial HDF5 + processed .mat +
+     report) with 1 worker and with all cores.
+Goal: processing costs at most 2x the bare read. Prints trials/s and the ratios.
+
+    .venv/bin/python bench/bench_dataset.py [--participants 4] [--duration 10] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import ezc3d
+import h5py
+import numpy as np
+import scipy.io
+from k2muse_dataset.process import process_release
+from k2muse_dataset.synth import generate_release
+
+MODES = ("LG_0", "AS_5", "AS_10", "DS_5", "DS_10")
+
+
+def bare_read(root: Path) -> int:
+    """Read every source file with the plain libraries; return the number of c3d files."""
+    source = root / "SourceData"
+    c3ds = sorted((source / "Vicon").rglob("*.c3d"))
+    for path in c3ds:
+        ezc3d.c3d(str(path))
+    for path in sorted((source / "Noraxon").rglob("*.mat")):
+        if h5py.is_hdf5(path):
+            with h5py.File(path) as f:
+                f["Data"][()]
+        else:
+            scipy.io.loadmat(path)
+    for path in sorted((source / "ELONXI").rglob("*.txt")):
+        lines = path.read_text().splitlines()[1:]
+        np.array(" ".join(lines).split(), dtype=np.float32).reshape(-1, 1000)
+    return len(c3ds)
+
+
+def _timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per trial")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--keep", action="store_true", help="keep the generated folders")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="k2muse_bench_"))
+    try:
+        participants = [f"P{i:02d}" for i in range(1, args.participants + 1)]
+        t_gen, root = _timed(generate_release, work / "release", participants=participants,
+                             mode_keys=MODES, trials=args.trials, duration_s=args.duration,
+                             processed=False)
+        n = len(participants) * len(MODES) * args.trials
+        print(f"generated {n} trials x {args.duration:g} s in {t_gen:.1f} s "
+              f"({n / t_gen:.1f} trials/s)")
+        bare_read(root)  # warm the page cache so both sides read from memory
+        t_bare, count = _timed(bare_read, root)
+        assert count == n
+        print(f"bare read (ezc3d/scipy/numpy, 1 process): {t_bare:.2f} s = "
+              f"{n / t_bare:.1f} trials/s")
+        for jobs in sorted({1, args.jobs}):
+            out = work / f"out_{jobs}"
+            t_proc, report = _timed(process_release, root, out, jobs=jobs, force=True)
+            ok = sum(r["status"] == "processed" and "_Trial_" in r["trial"]
+                     for r in report["rows"])
+            print(f"process_release jobs={jobs}: {t_proc:.2f} s = {n / t_proc:.1f} trials/s "
+                  f"({ok}/{n} processed); cost vs bare read: {t_proc / t_bare:.2f}x "
+                  f"(goal <= 2x)")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+
+
+if __name__ == "__main__":
+    main()
