@@ -70,38 +70,35 @@ def default_limits(assistance: dict | None = None, controller: dict | None = Non
                   max_motor_accel_rad_s2=c.max_acceleration_rad_s2)
 
 
-def limits_from_params_file(path: str | Path) -> Limits:
-    """Limits from a ROS 2 parameter YAML file the graph ran with.
+def limits_from_params_files(paths: Sequence[str | Path]) -> Limits:
+    """Limits from the ROS 2 parameter YAML files the graph ran with.
 
     Reads the ``assistance_profile`` and ``admittance_controller`` sections (``/**`` wildcard
-    sections apply to both); other nodes' sections and unknown names are ignored.
+    sections apply to both; later files win); other nodes' sections and names are ignored.
     """
     import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise AnalysisError(f"{path}: cannot read parameter file ({exc})") from None
-
-    def section(node: str) -> dict:
-        merged: dict = {}
-        for key in ("/**", node, "/" + node):
-            params = (data.get(key) or {}).get("ros__parameters") or {}
-            merged.update(params)
-        return merged
 
     from .assistance import AssistanceConfig
     from .controller import ControllerConfig
     from .params import field_specs
 
-    def known(values: dict, config_type: type) -> dict:
-        return {k: v for k, v in values.items() if k in field_specs(config_type)}
-
+    sections: dict[str, dict] = {"assistance_profile": {}, "admittance_controller": {}}
+    for path in paths:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise AnalysisError(f"{path}: cannot read parameter file ({exc})") from None
+        for node, merged in sections.items():
+            for key in ("/**", node, "/" + node):
+                merged.update((data.get(key) or {}).get("ros__parameters") or {})
     try:
-        return default_limits(known(section("assistance_profile"), AssistanceConfig),
-                              known(section("admittance_controller"), ControllerConfig))
+        return default_limits(
+            {k: v for k, v in sections["assistance_profile"].items()
+             if k in field_specs(AssistanceConfig)},
+            {k: v for k, v in sections["admittance_controller"].items()
+             if k in field_specs(ControllerConfig)})
     except (ValueError, TypeError) as exc:
-        raise AnalysisError(f"{path}: {exc}") from None
+        raise AnalysisError(f"{', '.join(map(str, paths))}: {exc}") from None
 
 
 @dataclass
@@ -396,8 +393,10 @@ def fault_responses(rec: Recording, zero_force_n: float = 0.5, stopped_rad_s: fl
 
     Only the time while the fault is active counts: a fault that clears before the force has
     faded out has ``force_zero_after_s`` None and ``cleared_after_s`` shorter than the fade.
+    Episodes that begin before the first force command (graph still starting) are left out.
     """
     force = force_command_magnitude(rec)
+    first_command_s = -math.inf if force is None else float(force[0][0])
     speed = None
     if rec.motor is not None:
         speed = np.where(rec.motor["enabled"],
@@ -406,6 +405,8 @@ def fault_responses(rec: Recording, zero_force_n: float = 0.5, stopped_rad_s: fl
     responses = []
     for episode in fault_episodes(rec):
         onset = episode["onset_s"]
+        if onset < first_command_s:
+            continue  # the recorder started before the controller: start-up, not a fault
         until = math.inf if episode["cleared_after_s"] is None else (
             onset + episode["cleared_after_s"])
         episode["force_zero_after_s"] = None if force is None else time_to_zero(
@@ -581,9 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replace metrics.json and plots already in the output folder")
     parser.add_argument("--joint-names", nargs=2, default=list(DEFAULT_JOINT_NAMES),
                         metavar=("LEFT", "RIGHT"), help="JointState names of the hip joints")
-    parser.add_argument("--params", type=Path,
-                        help="ROS 2 parameter YAML the graph ran with (limits are read from "
-                             "its assistance_profile and admittance_controller sections)")
+    parser.add_argument("--params", type=Path, action="append", default=[],
+                        help="ROS 2 parameter YAML the graph ran with (repeatable; limits are "
+                             "read from assistance_profile and admittance_controller sections)")
     for name in LIMIT_OPTIONS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=float,
                             help="override this limit (default: the nodes' configured value)")
@@ -603,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         print("exo-analyze: limits must be positive numbers", file=sys.stderr)
         return 2
     try:
-        limits = limits_from_params_file(args.params) if args.params else default_limits()
+        limits = limits_from_params_files(args.params) if args.params else default_limits()
         metrics = analyze(args.bag, out_dir, replace(limits, **overrides), args.joint_names)
     except AnalysisError as exc:
         print(f"exo-analyze: {exc}", file=sys.stderr)

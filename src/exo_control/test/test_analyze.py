@@ -11,7 +11,7 @@ from exo_control.analyze import (
     default_limits,
     fault_responses,
     fit_metrics,
-    limits_from_params_file,
+    limits_from_params_files,
     load_recording,
     main,
     sample_and_hold,
@@ -213,14 +213,26 @@ def test_limits_follow_the_node_configuration(tmp_path):
         "assistance_profile:\n  ros__parameters:\n    max_force_n: 150.0\n    gain: 0.3\n"
         "/admittance_controller:\n  ros__parameters:\n    max_force_n: 120\n"
         "    max_acceleration_rad_s2: 1000.0\n")
-    limits = limits_from_params_file(params)
+    limits = limits_from_params_files([params])
     assert limits.max_force_n == 150.0
     assert limits.max_motor_accel_rad_s2 == 1000.0
     assert limits.max_motor_velocity_rad_s == ControllerConfig().max_velocity_rad_s
     params.write_text("admittance_controller:\n  ros__parameters:\n"
                       "    max_velocity_rad_s: -5.0\n")
     with pytest.raises(AnalysisError, match="graph.yaml: max_velocity_rad_s"):
-        limits_from_params_file(params)
+        limits_from_params_files([params])
+
+
+def test_limits_from_the_package_config_files():
+    import yaml
+    from exo_control.demo import config_files
+
+    files = config_files()
+    controller = yaml.safe_load(next(f for f in files if f.name == "controller.yaml")
+                                .read_text())["admittance_controller"]["ros__parameters"]
+    limits = limits_from_params_files(files)
+    assert limits.max_motor_velocity_rad_s == controller["max_velocity_rad_s"]
+    assert limits.max_motor_accel_rad_s2 == controller["max_acceleration_rad_s2"]
 
 
 def test_cli_reads_limits_from_a_params_file(known_bag, tmp_path):

@@ -1,0 +1,398 @@
+"""``exo-demo``: the whole mission end to end on a generated dataset, results in one folder.
+
+generate a small synthetic K2MUSE release (k2muse_dataset.synth) -> process it with the real
+readers (k2muse_dataset.process) -> cross-validated TCN training on a short schedule ->
+ONNX export into a model folder (k2muse_learning) -> replay a held-out participant's trial
+through the full graph (trial_replay, hip_moment_estimator, assistance_profile,
+admittance_controller, simulated_actuator, topic_recorder, each its own process over DDS) ->
+exo-analyze -> metrics.json and plots beside the model, the dataset and the recording.
+
+An output folder that already holds something is never overwritten: the run goes into a new
+timestamped subfolder, unless ``--force`` is given for a folder an earlier demo wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+DEMO_MARKER = ".exo-demo"
+GRAPH_NODES = ("hip_moment_estimator", "assistance_profile", "admittance_controller",
+               "simulated_actuator")
+
+
+class DemoError(RuntimeError):
+    """A demo step that failed; the message says which and where its log is."""
+
+
+# --- node processes -------------------------------------------------------------------------
+
+def executable(name: str) -> str:
+    """Console entry point installed beside this interpreter (or on PATH)."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise DemoError(f"console entry point {name!r} is not installed; run tools/setup_env.sh")
+    return found
+
+
+def ros_arguments(parameters: Mapping[str, object], params_files: Sequence[Path] = ()
+                  ) -> list[str]:
+    """``--ros-args`` command-line arguments setting each parameter (YAML syntax values)."""
+    args = ["--ros-args"]
+    for params_file in params_files:
+        args += ["--params-file", str(params_file)]
+    for name, value in parameters.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            text = "[" + ", ".join(str(v) for v in value) + "]"
+        else:
+            text = str(value)
+        args += ["-p", f"{name}:={text}"]
+    return args
+
+
+def isolated_ros_environment() -> dict[str, str]:
+    """The current environment plus a private DDS domain on localhost unless one is set."""
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+@dataclass
+class ProcessGroup:
+    """Node executables started as processes, each logging to ``log_dir/<name>.log``."""
+
+    log_dir: Path
+    env: dict[str, str] = field(default_factory=isolated_ros_environment)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, args: Sequence[str]) -> subprocess.Popen:
+        """Start one executable; its own process group, so a SIGINT reaches only it."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{name}.log", "w") as log:
+            process = subprocess.Popen([executable(name), *args], stdout=log,
+                                       stderr=subprocess.STDOUT, env=self.env,
+                                       start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def check_alive(self, names: Sequence[str] | None = None) -> None:
+        """Raise :class:`DemoError` naming the log of any process that has exited."""
+        for name in names or list(self.processes):
+            code = self.processes[name].poll()
+            if code is not None:
+                raise DemoError(f"{name} exited with status {code}; see "
+                                f"{self.log_dir / (name + '.log')}")
+
+    def stop(self, name: str, timeout_s: float = 10.0) -> int:
+        """SIGINT (clean shutdown), then SIGKILL if it does not exit in time."""
+        process = self.processes[name]
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def stop_all(self) -> None:
+        """Stop every process, newest first."""
+        for name in reversed(list(self.processes)):
+            self.stop(name)
+
+
+def config_files() -> list[Path]:
+    """The package's node parameter files (config/*.yaml): installed share folder, else source."""
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    for folder in [*(Path(p) / "share/exo_control/config" for p in prefixes),
+                   Path(sys.prefix) / "share/exo_control/config",
+                   Path(__file__).resolve().parents[1] / "config"]:
+        files = sorted(folder.glob("*.yaml"))
+        if files:
+            return files
+    raise DemoError("exo_control config/*.yaml not found")
+
+
+def graph_parameters(model_folder: Path, body_mass_kg: float) -> dict[str, dict[str, object]]:
+    """Per-executable parameters of the replay graph (on top of :func:`config_files`)."""
+    return {
+        "hip_moment_estimator": {"model_folder": str(model_folder), "backend": "onnxruntime"},
+        "assistance_profile": {"enabled_on_start": True, "body_mass_kg": body_mass_kg},
+        "admittance_controller": {},
+        "simulated_actuator": {},
+    }
+
+
+def wait_for_controller(env: Mapping[str, str], timeout_s: float,
+                        check: Callable[[], None] = lambda: None) -> None:
+    """Block until the controller reports watchdog OK.
+
+    Then actuator feedback and assistance commands are flowing, so the replay's first samples
+    meet a running loop instead of a braked motor.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from exo_msgs.msg import ControllerState
+
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("exo_demo_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    ready: list[bool] = []
+    node.create_subscription(
+        ControllerState, "/controller/state",
+        lambda msg: ready.append(msg.watchdog == ControllerState.WATCHDOG_OK),
+        QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not any(ready):
+            check()
+            if time.monotonic() > deadline:
+                raise DemoError(f"the controller did not report watchdog OK within {timeout_s} s")
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def run_graph(trial_file: Path, model_folder: Path, bag: Path, log_dir: Path,
+              body_mass_kg: float, rate_scale: float = 1.0, settle_s: float = 1.5,
+              timeout_s: float = 600.0) -> Path:
+    """Replay ``trial_file`` through the whole graph while recording it to ``bag``."""
+    from .trial_source import load_trial
+
+    duration_s = load_trial(trial_file).duration_s / rate_scale
+    group = ProcessGroup(log_dir)
+    try:
+        group.start("topic_recorder", ros_arguments({"output": str(bag)}))
+        for name, params in graph_parameters(model_folder, body_mass_kg).items():
+            group.start(name, ros_arguments(params, config_files()))
+        graph = ["topic_recorder", *GRAPH_NODES]
+        wait_for_controller(group.env, 90.0, lambda: group.check_alive(graph))
+        # Hold the replay until the estimator and the recorder listen to /joint_states.
+        replay = group.start("trial_replay", ros_arguments({
+            "trial_file": str(trial_file), "rate_scale": rate_scale,
+            "wait_for_subscribers": 2, "subscriber_wait_s": 60.0}))
+        deadline = time.monotonic() + min(timeout_s, duration_s + 90.0)
+        started = time.monotonic()
+        with tqdm(total=round(duration_s), desc="replay", unit="s") as bar:
+            while replay.poll() is None:
+                group.check_alive(graph)
+                if time.monotonic() > deadline:
+                    raise DemoError(f"replay did not finish in time; see {log_dir}")
+                elapsed = min(int(time.monotonic() - started), bar.total)
+                if elapsed > bar.n:
+                    bar.update(elapsed - bar.n)
+                time.sleep(0.2)
+        if replay.returncode != 0:
+            raise DemoError(f"trial_replay exited with status {replay.returncode}; see "
+                            f"{log_dir / 'trial_replay.log'}")
+        time.sleep(settle_s)  # let the assistance fade out after the input stops
+        group.check_alive(graph)
+        if group.stop("topic_recorder") != 0 or not bag.is_dir():
+            raise DemoError(f"topic_recorder did not close {bag}; see "
+                            f"{log_dir / 'topic_recorder.log'}")
+    finally:
+        group.stop_all()
+    return bag
+
+
+# --- dataset and model ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """The embedded default: small enough for ten minutes on two cores."""
+
+    participants: tuple[str, ...] = ("P01", "P02", "P03")
+    replay_participant: str = "P03"  # held out of training
+    mode_keys: tuple[str, ...] = ("LG_0",)
+    trials: int = 2
+    duration_s: float = 30.0
+    seed: int = 0
+    folds: int = 2
+    epochs: int = 4
+    windows_per_epoch: int = 400
+    channels: int = 16
+    threads: int = 2
+
+
+def make_dataset(out: Path, settings: DemoSettings) -> Path:
+    """Generate the synthetic release and process it; return the processed root."""
+    from k2muse_dataset.process import process_release
+    from k2muse_dataset.synth import generate_release
+
+    release = generate_release(out / "dataset" / "release", participants=settings.participants,
+                               mode_keys=settings.mode_keys, trials=settings.trials,
+                               duration_s=settings.duration_s, seed=settings.seed)
+    processed = out / "dataset" / "processed"
+    process_release(release, processed, jobs=settings.threads, progress=True)
+    return processed
+
+
+def train_model(processed: Path, out: Path, settings: DemoSettings) -> tuple[Path, dict]:
+    """Cross-validated TCN training on the non-replayed participants, exported with ONNX."""
+    from k2muse_learning.artifacts import TrainedModel, write_model_folder
+    from k2muse_learning.training import TrainingConfig, results_markdown, train_all
+    from k2muse_learning.windows import cut_windows, load_legs
+
+    training = [p for p in settings.participants if p != settings.replay_participant]
+    config = TrainingConfig(
+        folds=settings.folds, epochs=settings.epochs, patience=2,
+        windows_per_epoch=settings.windows_per_epoch, threads=settings.threads,
+        seed=settings.seed, participants=training,
+        architecture={"channels": settings.channels, "levels": 4, "kernel_size": 4,
+                      "dropout": 0.0, "weight_norm": True})
+    legs = load_legs(processed, config.input_names, participants=training)
+    results = train_all(legs, config, show_progress=True)
+    trained = [TrainedModel(r.mode_key, r.model, r.best_fold,
+                            {"rmse_nm_per_kg": r.best.rmse_nm_per_kg, "r2": r.best.r2})
+               for r in results]
+    parity = cut_windows(legs[:2], config.window_length, hop=50).inputs[:64]
+    model = write_model_folder(out / "model", trained, window_length=config.window_length,
+                               sample_rate_hz=100.0, input_names=config.input_names,
+                               synthetic_training_data=True, parity_windows=parity,
+                               model_id=f"demo-tcn-{'-'.join(training)}",
+                               training=config.to_dict())
+    (out / "training_results.md").write_text(results_markdown(results))
+    folds = {r.mode_key: {"best_fold": r.best_fold, "rmse_nm_per_kg": r.best.rmse_nm_per_kg,
+                          "r2": r.best.r2, "baseline_r2": r.best.baseline_r2} for r in results}
+    return model, folds
+
+
+def replay_trial(processed: Path, settings: DemoSettings) -> Path:
+    """First trial of the held-out participant."""
+    from k2muse_dataset.trial_h5 import iter_trial_files
+
+    for path in iter_trial_files(processed / "trials" / settings.replay_participant):
+        return path
+    raise DemoError(f"no processed trial of {settings.replay_participant} under {processed}")
+
+
+# --- output folder and CLI ----------------------------------------------------------------------
+
+def prepare_output(requested: Path, force: bool) -> Path:
+    """The folder this run writes into: never one that holds someone else's data."""
+    if requested.exists() and not requested.is_dir():
+        raise DemoError(f"{requested} is a file, not a folder")
+    if not requested.exists() or not any(requested.iterdir()):
+        folder = requested
+    elif force:
+        if not (requested / DEMO_MARKER).exists():
+            raise DemoError(f"{requested} was not written by exo-demo; refusing to replace it "
+                            "(choose another --output)")
+        shutil.rmtree(requested)
+        folder = requested
+    else:
+        folder = requested / datetime.now(timezone.utc).strftime("run-%Y%m%dT%H%M%SZ")
+        print(f"exo-demo: {requested} is not empty; writing this run to {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text("written by exo-demo; --force may replace this folder\n")
+    return folder
+
+
+def run_demo(out: Path, settings: DemoSettings = DemoSettings(), rate_scale: float = 1.0
+             ) -> dict:
+    """Every step in order; returns (and writes) the demo summary."""
+    from k2muse_dataset.atomic import write_text_atomic
+    from k2muse_dataset.trial_h5 import read_trial_h5
+
+    from .analyze import analyze, limits_from_params_files
+
+    timings: dict[str, float] = {}
+
+    def step(name: str, fn: Callable[[], object]):
+        tqdm.write(f"== {name}")
+        start = time.monotonic()
+        try:
+            return fn()
+        finally:
+            timings[name] = round(time.monotonic() - start, 2)
+
+    processed = step("generate and process dataset", lambda: make_dataset(out, settings))
+    model, training = step("train and export TCN", lambda: train_model(processed, out, settings))
+    trial = replay_trial(processed, settings)
+    body_mass = read_trial_h5(trial, load_emg=False, load_aus=False).body_mass_kg
+    bag = step("replay through the graph", lambda: run_graph(
+        trial, model, out / "recording", out / "logs", body_mass, rate_scale))
+    limits = limits_from_params_files(config_files())
+    metrics = step("analyze recording", lambda: analyze(bag, out, limits))
+    summary = {
+        "output": str(out), "synthetic_data": True, "settings": settings.__dict__,
+        "replayed_trial": str(trial), "model_folder": str(model), "recording": str(bag),
+        "parameter_files": [str(f) for f in config_files()],
+        "training": training, "metrics_file": str(out / "metrics.json"),
+        "plots": metrics["plots"], "step_seconds": timings,
+        "total_seconds": round(sum(timings.values()), 2),
+    }
+    write_text_atomic(out / "demo_summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of ``exo-demo``."""
+    parser = argparse.ArgumentParser(prog="exo-demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, required=True,
+                        help="results folder (a non-empty one gets a timestamped subfolder)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the results of an earlier exo-demo run in --output")
+    parser.add_argument("--rate-scale", type=float, default=1.0,
+                        help="replay speed relative to the capture rate (default 1.0)")
+    parser.add_argument("--epochs", type=int, default=DemoSettings.epochs,
+                        help=f"training epochs per fold (default {DemoSettings.epochs})")
+    parser.add_argument("--seed", type=int, default=DemoSettings.seed, help="dataset seed")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point ``exo-demo``."""
+    from .analyze import headline
+
+    args = build_parser().parse_args(argv)
+    if not 0.1 <= args.rate_scale <= 10.0 or args.epochs < 1:
+        print("exo-demo: --rate-scale must be in [0.1, 10] and --epochs >= 1", file=sys.stderr)
+        return 2
+    settings = DemoSettings(epochs=args.epochs, seed=args.seed)
+    try:
+        out = prepare_output(args.output, args.force)
+        summary = run_demo(out, settings, args.rate_scale)
+    except (DemoError, OSError, ValueError) as exc:
+        print(f"exo-demo: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("exo-demo: interrupted", file=sys.stderr)
+        return 130
+    metrics = json.loads(Path(summary["metrics_file"]).read_text())
+    print(headline(metrics))
+    print(f"exo-demo finished in {summary['total_seconds']:.0f} s; results in {out}")
+    print(f"  metrics: {summary['metrics_file']}")
+    print(f"  plots:   {', '.join(str(out / p) for p in summary['plots'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
