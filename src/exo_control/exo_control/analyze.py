@@ -373,9 +373,18 @@ def fault_episodes(rec: Recording) -> list[dict]:
 
 def time_to_zero(t: np.ndarray, magnitude: np.ndarray, onset_s: float, threshold: float,
                  until_s: float = math.inf) -> float | None:
-    """Seconds from ``onset_s`` until ``magnitude`` <= ``threshold`` (before ``until_s``)."""
-    after = np.flatnonzero((t >= onset_s) & (t <= until_s) & (magnitude <= threshold))
-    return None if after.size == 0 else float(t[after[0]] - onset_s)
+    """Seconds from ``onset_s`` until ``magnitude`` is at or below ``threshold`` for good.
+
+    "For good" means it stays there for every later sample before ``until_s`` (a walking
+    profile crosses zero on its own every stride, so the first crossing proves nothing). None
+    when it is above the threshold at the last sample of the span, or there are no samples.
+    """
+    span = np.flatnonzero((t >= onset_s) & (t < until_s))
+    if span.size == 0 or magnitude[span[-1]] > threshold:
+        return None
+    above = span[magnitude[span] > threshold]
+    settled = span[0] if above.size == 0 else above[-1] + 1
+    return float(t[settled] - onset_s)
 
 
 def force_command_magnitude(rec: Recording) -> tuple[np.ndarray, np.ndarray] | None:

@@ -172,6 +172,10 @@ def test_helpers_handle_edges():
                            np.array([0.5, 1.0, 1.5, 3.0]))
     np.testing.assert_array_equal(held, [np.nan, 10.0, 10.0, 20.0])
     assert time_to_zero(np.array([0.0, 1.0]), np.array([5.0, 5.0]), 0.0, 0.5) is None
+    # A zero crossing that does not last is not "at zero"; samples after until_s do not count.
+    t = np.arange(5.0)
+    assert time_to_zero(t, np.array([5.0, 0.0, 5.0, 0.0, 0.0]), 0.0, 0.5) == 3.0
+    assert time_to_zero(t, np.array([5.0, 0.0, 0.0, 9.0, 9.0]), 0.0, 0.5, until_s=3.0) == 1.0
 
 
 def test_cli_writes_metrics_and_plots_and_keeps_them(known_bag, tmp_path, capsys):
