@@ -12,6 +12,9 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
+        # rqt perspective and PlotJuggler layout: estimate vs measured moment, force tracking
+        ("share/" + package_name + "/config",
+         glob("config/*.perspective") + glob("config/*.xml")),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
     ],
     install_requires=["setuptools"],
