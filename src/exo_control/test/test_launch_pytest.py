@@ -27,9 +27,10 @@ pytestmark = pytest.mark.ros_launch
 
 
 def _include(file_name, **arguments):
+    text_arguments = {name: str(value) for name, value in arguments.items()}
     return launch.LaunchDescription([
         IncludeLaunchDescription(PythonLaunchDescriptionSource(str(LAUNCH_DIR / file_name)),
-                                 launch_arguments={k: str(v) for k, v in arguments.items()}.items()),
+                                 launch_arguments=text_arguments.items()),
         launch_pytest.actions.ReadyToTest(),
     ])
 
