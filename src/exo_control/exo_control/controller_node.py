@@ -47,8 +47,8 @@ def reading_from_msg(msg: ActuatorState) -> ActuatorReading:
 class AdmittanceControllerNode(Node):
     """Runs the admittance + PD controller and its watchdog in a soft real-time thread."""
 
-    def __init__(self) -> None:
-        super().__init__("admittance_controller")
+    def __init__(self, **node_options) -> None:
+        super().__init__("admittance_controller", **node_options)
         self.config: ControllerConfig = declare_config(self, ControllerConfig)
         self.controller = AdmittanceController(self.config)
         self._lock = threading.Lock()
@@ -124,6 +124,10 @@ class AdmittanceControllerNode(Node):
             f"watchdog {out.watchdog.name}",
             {"watchdog": out.watchdog.name, "output_scale": out.output_scale,
              "motor_enabled": out.motor_enabled, **stats})])
+
+    def watchdog_name(self) -> str:
+        """Watchdog verdict of the latest cycle ("none" before the first)."""
+        return self._last.watchdog.name if self._last else "none"
 
     def close(self) -> None:
         """Stop the control thread, then command a brake once."""

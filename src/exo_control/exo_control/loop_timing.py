@@ -22,6 +22,10 @@ class LoopStats:
         self.nominal_period_s = nominal_period_s
         self._periods = np.zeros(capacity)
         self._work = np.zeros(capacity)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every cycle recorded so far (e.g. after a warm-up)."""
         self._count = 0
         self.overruns = 0  # cycles whose work ended after the next deadline
         self._last_start: float | None = None
