@@ -10,6 +10,7 @@ import math
 import time
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from exo_control.assistance import AssistanceConfig
 from exo_control.common_node import TOPIC_QOS
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
@@ -52,6 +53,7 @@ class Graph:
         self.node = node
         self.feed_estimates = True
         self.commands, self.states, self.motor, self.controller = [], [], [], []
+        self.diagnostic_names = set()
         self.estimate_pub = node.create_publisher(HipMomentEstimate, "/hip_moment/estimate",
                                                   TOPIC_QOS["/hip_moment/estimate"])
         self.joint_pub = node.create_publisher(JointState, "/joint_states",
@@ -69,6 +71,10 @@ class Graph:
         node.create_subscription(ControllerState, "/controller/state",
                                  lambda m: self.controller.append((stamp(), m)),
                                  TOPIC_QOS["/controller/state"])
+        node.create_subscription(
+            DiagnosticArray, "/diagnostics",
+            lambda m: self.diagnostic_names.update(s.name for s in m.status),
+            TOPIC_QOS["/diagnostics"])
         node.create_timer(0.01, self._publish)
 
     def _publish(self):
@@ -147,6 +153,11 @@ def test_closed_loop_tracks_and_faults_unload(graph, ros_node, spin_until):
     assert spin_until(ros_node, lambda: g.commands[-1][1].left_force_n == 0.0, 10.0)
     zero_at = next(t for t, m in g.commands if t > t_stop and m.left_force_n == 0.0)
     assert zero_at - t_stop < bound
+
+    # Every node reports on /diagnostics.
+    assert spin_until(ros_node, lambda: {
+        "exo_control: assistance_profile", "exo_control: admittance_controller",
+        "exo_control: actuator"} <= g.diagnostic_names, 3.0), g.diagnostic_names
 
     # Limits held all along: velocity and force never beyond their bounds.
     assert max(abs(m.left_velocity_rad_s) for _, m in g.motor) <= MAX_VELOCITY
