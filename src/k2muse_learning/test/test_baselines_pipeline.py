@@ -1,0 +1,256 @@
+"""Baselines on generated trial files: loading, leakage-free protocols, learning, CLI outputs.
+
+The trials are written with k2muse_dataset.trial_h5.write_trial_h5 (the real contract) from a
+small generator here: walking with a drifting cadence, sagittal angles from the gait phase,
+sEMG bursts and AUS echoes moving with the phase, per-participant gains and a condition effect.
+"""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+from k2muse_dataset.trial_h5 import Trial, write_trial_h5
+from k2muse_learning.baselines.dataset import FeatureConfig, load_dataset, load_trial_features
+from k2muse_learning.baselines.evaluation import evaluate
+from k2muse_learning.baselines.models import build_model, model_names
+from k2muse_learning.baselines.protocols import LeakageError, Split, make_splits
+from k2muse_learning.baselines.sweep import parse_config
+from k2muse_learning.baselines_cli import main
+
+KIN_HZ, EMG_HZ, AUS_HZ = 100.0, 2000.0, 20.0
+CONDITIONS = {"Ideal": 5, "Fatigue": 2, "InterDay": 2}
+
+
+def _phase(t, rng):
+    cadence = 0.9 * (1 + 0.03 * np.sin(2 * np.pi * t / 7.0 + rng.uniform(0, 6)))
+    return rng.uniform(0, 1) + np.cumsum(cadence) / KIN_HZ
+
+
+def _events(t, phase):
+    """Left strike at phase 0, right foot off .12, right strike .5, left foot off .62."""
+    times, sides, kinds = [], [], []
+    for offset, side, kind in [(0.0, 0, 0), (0.12, 1, 1), (0.5, 1, 0), (0.62, 0, 1)]:
+        cycles = np.arange(np.ceil(phase[0] - offset), np.floor(phase[-1] - offset) + 1)
+        times.append(np.interp(cycles + offset, phase, t))
+        sides.append(np.full(cycles.size, side))
+        kinds.append(np.full(cycles.size, kind))
+    return np.concatenate(times), np.concatenate(sides), np.concatenate(kinds)
+
+
+def make_trial(participant: int, condition: str, number: int, seed: int, duration_s=12.0,
+               with_aus=True) -> Trial:
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, duration_s, 1 / KIN_HZ)
+    phase = _phase(t, rng)
+    gain = 1.0 + 0.15 * participant
+    fatigue = 1.3 if condition == "Fatigue" else 1.0
+    angles = {}
+    for j, (amp, lag) in enumerate([(22.0, 0.0), (30.0, 0.25), (12.0, 0.55)]):
+        both = []
+        for side_shift in (0.0, 0.5):
+            p = 2 * np.pi * (phase + side_shift - lag)
+            both.append(np.radians(gain * amp * (np.cos(p) + 0.3 * np.cos(2 * p)) + 5 * j))
+        values = np.zeros((t.size, 2, 3))
+        values[:, :, 0] = np.stack(both, axis=1)
+        angles[("hip", "knee", "ankle")[j]] = values
+    te = np.arange(0, duration_s, 1 / EMG_HZ)
+    phase_emg = np.interp(te, t, phase)
+    centres = np.linspace(0, 1, 13, endpoint=False)
+    side_shift = np.where(np.arange(13) < 9, 0.5, 0.0)  # channels 1-9 right leg, 10-13 left
+    activation = np.exp(3 * np.cos(2 * np.pi * (phase_emg[:, None] + side_shift - centres)))
+    emg = 8 * gain * fatigue * activation * rng.standard_normal((te.size, 13))
+    emg += 5 * np.sin(2 * np.pi * 50 * te)[:, None]  # mains hum
+    aus = None
+    if with_aus:
+        n_frames = int(duration_s * AUS_HZ)
+        phase_aus = np.interp(np.arange(n_frames) / AUS_HZ, t, phase)
+        depth = np.arange(1000)
+        offset = 40.0 if condition == "InterDay" else 0.0  # probe placed again on another day
+        centre = 400 + offset + 150 * gain * np.cos(2 * np.pi * phase_aus)[:, None, None]
+        centre = centre + 60 * np.arange(4)[None, :, None]
+        aus = np.exp(-(((depth - centre) / 12.0) ** 2)) * np.sin(2 * np.pi * 0.2 * depth)
+        aus = (100 * aus + 3 * rng.standard_normal(aus.shape)).astype(np.float32)
+    ev_t, ev_side, ev_kind = _events(t, phase)
+    return Trial(
+        participant=f"P{participant + 1:02d}", condition=condition, mode="LG", incline_deg=0.0,
+        speed_m_s=1.0, trial=number, body_mass_kg=70.0, synthetic=True, time_s=t,
+        angles_rad=angles, moments_nm_per_kg={j: np.zeros((t.size, 2, 3)) for j in angles},
+        event_time_s=ev_t, event_frame=np.round(ev_t * KIN_HZ).astype(int), event_side=ev_side,
+        event_kind=ev_kind, strides={}, emg_uv=emg.astype(np.float32), aus_frames=aus,
+    )
+
+
+def write_dataset(root, participants=3, duration_s=8.0):
+    for p in range(participants):
+        for condition, n_trials in CONDITIONS.items():
+            for n in range(1, n_trials + 1):
+                path = (root / "trials" / f"P{p + 1:02d}" / condition
+                        / f"P{p + 1:02d}_{condition}_LG_0_S_1_Trial_{n}.h5")
+                seed = hash((p, condition, n)) % 2**32
+                write_trial_h5(path, make_trial(p, condition, n, seed, duration_s))
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("baselines_data"))
+
+
+@pytest.fixture(scope="module")
+def trials(dataset_root):
+    loaded, problems = load_dataset(sorted(dataset_root.rglob("*.h5")), FeatureConfig(), jobs=1)
+    assert problems == []
+    return loaded
+
+
+def test_trial_features_are_row_aligned_and_labelled(trials):
+    trial = trials[0]
+    rows = len(trial.time_s)
+    assert trial.angles_deg.shape == (rows, 3)
+    assert trial.modalities["emg"].shape == (rows, 13 * 5)
+    assert trial.modalities["aus"].shape == (rows, 4 * 11)
+    assert trial.features("both").shape == (rows, 13 * 5 + 4 * 11)
+    assert set(np.unique(trial.phases)) == {-1, 0, 1, 2, 3, 4}
+    assert np.all(np.diff(trial.time_s) == pytest.approx(0.05))  # stride 5 at 100 Hz
+
+
+def test_missing_aus_is_absent_not_invented(tmp_path):
+    path = tmp_path / "P01_Ideal_LG_0_S_1_Trial_1.h5"
+    write_trial_h5(path, make_trial(0, "Ideal", 1, seed=3, duration_s=4.0, with_aus=False))
+    trial = load_trial_features(path, FeatureConfig())
+    assert "aus" not in trial.modalities and trial.features("both") is None
+    assert trial.features("emg") is not None
+
+
+def test_unreadable_file_is_reported_not_fatal(tmp_path, dataset_root):
+    bad = tmp_path / "broken.h5"
+    bad.write_bytes(b"not hdf5")
+    good = next(dataset_root.rglob("*.h5"))
+    loaded, problems = load_dataset([bad, good], FeatureConfig())
+    assert len(loaded) == 1 and len(problems) == 1 and "broken.h5" in problems[0]
+
+
+@pytest.mark.parametrize("protocol,options", [
+    ("within_subject", {"folds": 3, "conditions": ["Ideal"]}),
+    ("loso", {"conditions": None}),
+    ("cross_condition", {"train_condition": "Ideal"}),
+])
+def test_protocols_never_put_a_trial_on_both_sides(trials, protocol, options):
+    splits = make_splits(protocol, trials, options, seed=0)
+    assert splits
+    tested = []
+    for split in splits:
+        test = {trials[i].key for idx in split.test.values() for i in idx}
+        train = {trials[i].key for i in split.train}
+        assert not train & test
+        tested.extend(test)
+        if protocol == "loso":
+            assert {trials[i].participant for i in split.train}.isdisjoint(
+                {trials[i].participant for idx in split.test.values() for i in idx})
+        if protocol == "cross_condition":
+            assert {trials[i].condition for i in split.train} == {"Ideal"}
+            assert "Ideal" not in split.test
+    if protocol == "within_subject":  # every Ideal trial is tested exactly once
+        ideal = [t.key for t in trials if t.condition == "Ideal"]
+        assert sorted(tested) == sorted(ideal)
+
+
+def test_leak_check_catches_a_shared_trial(trials):
+    with pytest.raises(LeakageError):
+        Split("within_subject", "P01", 0, (0, 1), {"Ideal": (1, 2)}).check(trials)
+
+
+def _p01_within(trials):
+    subset = [t for t in trials if t.participant == "P01"]
+    return subset, make_splits("within_subject", subset, {"folds": 3}, seed=0)
+
+
+SMALL_NET = {"epochs": 6, "context": 8, "hidden": 16}
+FAST = {"tcn": SMALL_NET, "lstm": {**SMALL_NET, "epochs": 15}, "transformer": SMALL_NET,
+        "mlp": {"mlpregressor__max_iter": 100}, "random_forest": {"n_estimators": 30}}
+
+
+@pytest.mark.parametrize("model", [m for m in model_names("regression") if m != "mean"])
+def test_each_regressor_learns_joint_angles(trials, model):
+    subset, splits = _p01_within(trials)
+    reference = evaluate(lambda: build_model("regression", "mean"), subset, splits, "both",
+                         "regression").rows[0]
+    params = FAST.get(model, {})
+    result = evaluate(lambda: build_model("regression", model, params=params), subset, splits,
+                      "both", "regression").rows[0]
+    for joint in ("hip", "knee", "ankle"):
+        assert result[f"rmse_deg_{joint}"] < 0.5 * reference[f"rmse_deg_{joint}"], joint
+        assert result[f"r2_{joint}"] > 0.7, joint
+
+
+@pytest.mark.parametrize("model", [m for m in model_names("classification") if m != "majority"])
+def test_each_classifier_beats_chance_on_gait_phase(trials, model):
+    subset, splits = _p01_within(trials)
+    params = {k: v for k, v in FAST.get(model, {}).items() if "regressor" not in k}
+    row = evaluate(lambda: build_model("classification", model, params=params), subset, splits,
+                   "emg", "classification").rows[0]
+    majority = evaluate(lambda: build_model("classification", "majority"), subset, splits, "emg",
+                        "classification").rows[0]
+    assert row["accuracy"] > max(0.6, majority["accuracy"] + 0.2)
+    assert row["macro_f1"] > 0.5
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ValueError, match="unknown regression models"):
+        parse_config({"regression": {"models": {"ridgge": {}}}})
+    with pytest.raises(ValueError, match="unknown protocols"):
+        parse_config({"protocols": {"kfold": {}}})
+    with pytest.raises(ValueError, match="features"):
+        parse_config({"features": {"stride": 0}})
+
+
+def test_cli_sweep_writes_tables_plots_and_is_reproducible(dataset_root, tmp_path, capsys):
+    config = {
+        "seed": 3,
+        "data": {"participants": ["P01", "P02"]},
+        "modalities": ["emg"],
+        "protocols": {"within_subject": {"folds": 2}, "loso": {},
+                      "cross_condition": {"train_condition": "Ideal"}},
+        "regression": {"models": {"mean": {}, "ridge": {},
+                                  "tcn": {"epochs": 1, "context": 4, "hidden": 8}}},
+        "classification": {"models": {"majority": {}, "lda": {}}},
+    }
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    runs = []
+    for name in ("a", "b"):
+        assert main(["run", "--data", str(dataset_root), "--out", str(tmp_path / name),
+                     "--config", str(cfg)]) == 0
+        runs.append((tmp_path / name / "summary.csv").read_text())
+    assert runs[0] == runs[1]
+    out = tmp_path / "a"
+    for name in ("results_per_participant.csv", "summary.md", "timings.csv", "confusion.json",
+                 "config_used.yaml", "regression_within_subject_Ideal.png",
+                 "regression_cross_condition_Fatigue.png", "classification_loso_Ideal.png"):
+        assert (out / name).stat().st_size > 0, name
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    conditions = {r["condition"] for r in rows if r["protocol"] == "cross_condition"}
+    assert conditions == {"Fatigue", "InterDay"}
+    ridge = next(r for r in rows if r["model"] == "ridge" and r["protocol"] == "within_subject"
+                 and r["modality"] == "emg")
+    mean = next(r for r in rows if r["model"] == "mean" and r["protocol"] == "within_subject"
+                and r["modality"] == "emg")
+    assert float(ridge["rmse_deg_hip_mean"]) < float(mean["rmse_deg_hip_mean"])
+    assert int(ridge["participants"]) == 2
+    confusion = json.loads((out / "confusion.json").read_text())
+    assert np.array(confusion["matrices"][0]["counts"]).shape == (5, 5)
+    assert "| within_subject | Ideal | emg | ridge | 2 |" in (out / "summary.md").read_text()
+
+
+def test_cli_user_errors_exit_nonzero_with_one_line(tmp_path, capsys):
+    assert main(["run", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("modalities: [emg, sonar]\n")
+    (tmp_path / "d").mkdir()
+    assert main(["run", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"),
+                 "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "sonar" in err and "Traceback" not in err
