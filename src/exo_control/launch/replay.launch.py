@@ -42,7 +42,7 @@ def generate_launch_description():
     arg = LaunchConfiguration
     joint_names = ParameterValue(
         PythonExpression(["['", arg("left_joint"), "', '", arg("right_joint"), "']"]),
-        value_type=list)
+        value_type=list[str])
     return LaunchDescription([
         *(DeclareLaunchArgument(name, default_value=default, description=description)
           for name, (default, description) in {**REPLAY_ARGUMENTS, **GRAPH_ARGUMENTS}.items()),
