@@ -116,6 +116,22 @@ class Recording:
     controller: Series | None = None
     events: Series | None = None
 
+    SERIES = ("joints", "estimate", "command", "motor", "actuator", "controller", "events")
+
+    def seconds(self, ros_time_ns: int) -> float:
+        """A ROS-clock time in this recording's time base (seconds from its first message)."""
+        return (ros_time_ns - self.t0_ns) * 1e-9
+
+    def until(self, end_s: float) -> Recording:
+        """The part of the recording before ``end_s`` (same time base)."""
+        cut = {}
+        for name in self.SERIES:
+            series = getattr(self, name)
+            if series is not None:
+                keep = series["t"] < end_s
+                cut[name] = {key: values[keep] for key, values in series.items()}
+        return Recording(path=self.path, t0_ns=self.t0_ns, counts=self.counts, **cut)
+
 
 def _pair(msg, left: str, right: str) -> list[float]:
     return [float(getattr(msg, left)), float(getattr(msg, right))]

@@ -1,0 +1,274 @@
+"""The whole graph as processes over real DDS: a generated trial replayed through a trained model.
+
+trial_replay -> hip_moment_estimator -> assistance_profile -> admittance_controller ->
+simulated_actuator, recorded by topic_recorder and judged by exo_control.analyze. The model is
+a short TCN training on participant P01 of a generated dataset, exported by k2muse_learning
+(once per session); the replayed trial belongs to the held-out participant P02.
+
+Stated bounds (a shared 2-core machine, control loops at 500 Hz to keep the load down):
+- estimate vs replayed measured moment: RMSE below ESTIMATE_RMSE_BOUND N·m/kg, R² above 0.5;
+- measured cable force vs the controller's force reference: RMSE below FORCE_RMSE_BOUND_N;
+- limits: no desired force above the force limit or below zero, no force reference above the
+  limit, no motor velocity above its limit, nothing non-finite, no motor motion while disabled;
+  force rate and motor acceleration within their limits allowing RATE_STAMP_JITTER_S of stamp
+  jitter (the nodes slew per nominal period; bunched timer ticks are not a rate violation);
+- faults (angle stream stopped, NaN angles, inference node killed, force limit set to zero by
+  a parameter call): the force command is zero for good within FAULT_ZERO_BOUND_S, which is the
+  configured 0.1 s estimate timeout + 0.2 s fault fade plus scheduling and DDS latency; absurd
+  parameter values are refused and the command stays within its limits.
+"""
+
+import math
+import signal
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from exo_control.analyze import (
+    Recording,
+    limit_violations,
+    limits_from_params_files,
+    load_recording,
+    summarise,
+    time_to_zero,
+)
+from exo_control.demo import config_files, graph_parameters, ros_arguments
+
+ESTIMATE_RMSE_BOUND = 0.35  # N·m/kg; the synthetic moments span about ±1 N·m/kg
+FORCE_RMSE_BOUND_N = 25.0
+FAULT_ZERO_BOUND_S = 1.0
+RATE_STAMP_JITTER_S = 0.005
+ZERO_FORCE_N = 0.5
+CONTROL_RATE_HZ = 500.0
+VALUE_LIMITS = ("desired_force_non_finite", "desired_force_above_max", "desired_force_negative",
+                "force_reference_above_max", "motor_command_non_finite",
+                "motor_velocity_above_max", "disabled_but_moving", "desired_force_rate_above_max",
+                "motor_accel_above_max")
+
+
+@dataclass(frozen=True)
+class Assets:
+    model: Path
+    trial: Path
+    nan_trial: Path  # the same trial with hip angles NaN from NAN_FROM_S on
+    body_mass_kg: float
+
+
+NAN_FROM_S = 6.0
+
+
+@pytest.fixture(scope="session")
+def assets(tmp_path_factory) -> Assets:
+    """Generated dataset, processed; a TCN trained on P01 and exported; P02's trial to replay."""
+    from k2muse_dataset.process import process_release
+    from k2muse_dataset.synth import generate_release
+    from k2muse_dataset.trial_h5 import iter_trial_files, read_trial_h5, write_trial_h5
+    from k2muse_learning.artifacts import TrainedModel, write_model_folder
+    from k2muse_learning.training import TrainingConfig, fit_tcn
+    from k2muse_learning.windows import load_legs
+
+    root = tmp_path_factory.mktemp("graph_assets")
+    release = generate_release(root / "release", participants=("P01", "P02"),
+                               mode_keys=("LG_0",), trials=2, duration_s=20.0, seed=7)
+    process_release(release, root / "processed", jobs=2)
+    config = TrainingConfig(epochs=6, patience=3, windows_per_epoch=400, threads=2,
+                            architecture={"channels": 16, "levels": 4, "kernel_size": 4,
+                                          "dropout": 0.0, "weight_norm": True})
+    legs = load_legs(root / "processed", config.input_names, participants=["P01"])
+    model, _ = fit_tcn(legs, config, seed=0)
+    folder = write_model_folder(root / "model", [TrainedModel("LG_0", model)],
+                                window_length=config.window_length, sample_rate_hz=100.0,
+                                input_names=config.input_names, synthetic_training_data=True,
+                                model_id="graph-test-P01")
+    trial_path = next(iter(iter_trial_files(root / "processed" / "trials" / "P02")))
+    trial = read_trial_h5(trial_path, load_emg=False, load_aus=False)
+    trial.angles_rad["hip"][trial.time_s >= NAN_FROM_S] = np.nan
+    nan_trial = write_trial_h5(root / "nan_trial.h5", trial)
+    return Assets(folder, trial_path, nan_trial, trial.body_mass_kg)
+
+
+class GraphRun:
+    """Starts the graph with start_node, watches its commands from the test's own node."""
+
+    def __init__(self, ros_node, spin_until, start_node, assets: Assets, bag: Path):
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import JointState
+
+        from exo_msgs.msg import AssistanceCommand, ControllerState
+
+        self.node, self.spin_until, self.start_node = ros_node, spin_until, start_node
+        self.assets, self.bag = assets, bag
+        self.commands: list[tuple[float, float]] = []  # (monotonic s, largest desired force N)
+        self.references: list[tuple[float, float]] = []  # (monotonic s, largest reference N)
+        self.joints: list[tuple[float, bool]] = []  # (monotonic s, all angles finite)
+        self.watchdog_ok = False
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        ros_node.create_subscription(AssistanceCommand, "/assistance/command", lambda m: (
+            self.commands.append((time.monotonic(), max(m.left_force_n, m.right_force_n)))),
+            reliable)
+        ros_node.create_subscription(ControllerState, "/controller/state", self._on_controller,
+                                     QoSProfile(depth=100,
+                                                reliability=ReliabilityPolicy.BEST_EFFORT))
+        ros_node.create_subscription(JointState, "/joint_states", lambda m: self.joints.append(
+            (time.monotonic(), all(math.isfinite(p) for p in m.position))), reliable)
+
+    def _on_controller(self, msg) -> None:
+        self.watchdog_ok = self.watchdog_ok or msg.watchdog == msg.WATCHDOG_OK
+        self.references.append((time.monotonic(), max(msg.left_force_reference_n,
+                                                      msg.right_force_reference_n)))
+
+    def start(self, trial: Path, loop: bool = False) -> None:
+        self.recorder = self.start_node("topic_recorder",
+                                        *ros_arguments({"output": str(self.bag)}))
+        rates = {"admittance_controller": {"rate_hz": CONTROL_RATE_HZ},
+                 "simulated_actuator": {"rate_hz": CONTROL_RATE_HZ}}
+        self.nodes = {}
+        for name, params in graph_parameters(self.assets.model, self.assets.body_mass_kg).items():
+            self.nodes[name] = self.start_node(
+                name, *ros_arguments({**params, **rates.get(name, {})}, config_files()))
+        assert self.spin_until(self.node, lambda: self.watchdog_ok, 90.0), self.logs()
+        # Estimator, recorder and this test listen to /joint_states before the first sample.
+        self.replay = self.start_node("trial_replay", *ros_arguments({
+            "trial_file": str(trial), "loop": loop, "wait_for_subscribers": 3}))
+
+    def logs(self) -> str:
+        procs = {"topic_recorder": self.recorder, **getattr(self, "nodes", {})}
+        if hasattr(self, "replay"):
+            procs["trial_replay"] = self.replay
+        return "\n".join(f"--- {name} (alive {p.alive()}):\n{p.log_path.read_text()[-1500:]}"
+                         for name, p in procs.items())
+
+    def wait_assisting(self, force_n: float = 20.0, timeout_s: float = 60.0) -> None:
+        """Until the assistance asks for a real force (estimator window full, fade-in done)."""
+        assert self.spin_until(self.node, lambda: bool(self.commands)
+                               and self.commands[-1][1] > force_n, timeout_s), self.logs()
+
+    def observe(self, seconds: float) -> None:
+        self.spin_until(self.node, lambda: False, seconds)
+
+    def finish(self) -> Recording:
+        """Stop the recorder cleanly and load its bag."""
+        assert self.recorder.stop(signal.SIGINT) == 0, self.recorder.log_path.read_text()
+        return load_recording(self.bag)
+
+    def zero_after(self, onset: float) -> tuple[float | None, float | None]:
+        """Seconds from ``onset`` (monotonic) until desired force and reference are 0 for good."""
+        out = []
+        for series in (self.commands, self.references):
+            t, force = np.array(series).T
+            out.append(time_to_zero(t, force, onset, ZERO_FORCE_N))
+        return out[0], out[1]
+
+
+def graph_limits():
+    return replace(limits_from_params_files(config_files()), stamp_jitter_s=RATE_STAMP_JITTER_S)
+
+
+def assert_within_limits(rec: Recording) -> None:
+    violations = limit_violations(rec, graph_limits())
+    assert {k: violations[k] for k in VALUE_LIMITS if violations.get(k)} == {}, violations
+
+
+def assert_zeroed(run: GraphRun, onset: float, what: str) -> None:
+    run.observe(FAULT_ZERO_BOUND_S + 1.5)  # long enough for a faulty fade to push force again
+    desired, reference = run.zero_after(onset)
+    assert desired is not None and desired <= FAULT_ZERO_BOUND_S, (what, desired, run.logs())
+    assert reference is not None and reference <= FAULT_ZERO_BOUND_S, (what, reference)
+
+
+@pytest.fixture
+def graph(ros_node, spin_until, start_node, assets, tmp_path):
+    return GraphRun(ros_node, spin_until, start_node, assets, tmp_path / "graph_bag")
+
+
+def test_replayed_trial_through_the_whole_graph(graph, assets):
+    import yaml
+
+    graph.start(assets.trial)
+    assert graph.spin_until(graph.node, lambda: not graph.replay.alive(), 90.0), graph.logs()
+    assert graph.replay.process.returncode == 0, graph.logs()
+    graph.observe(1.0)
+    rec = graph.finish()
+    metrics = summarise(rec, graph_limits())
+
+    accuracy = metrics["estimate_vs_measured_moment"]["both"]
+    assert accuracy["samples"] >= 2 * 0.8 * 1900  # 20 s at 100 Hz less the 1 s window, 2 legs
+    assert accuracy["rmse"] < ESTIMATE_RMSE_BOUND, accuracy
+    assert accuracy["r2"] > 0.5, accuracy
+    tracking = metrics["force_tracking"]["controller_reference"]
+    for side in ("left", "right"):
+        assert tracking[side]["rmse_n"] < FORCE_RMSE_BOUND_N, tracking
+    assert rec.command["force"].max() > 50.0  # the assistance really pulled
+    assert_within_limits(rec)
+    actuator = yaml.safe_load(next(f for f in config_files() if f.name == "actuator.yaml")
+                              .read_text())["simulated_actuator"]["ros__parameters"]
+    assert rec.actuator["force"].max() < actuator["fault_force_n"]
+    assert metrics["faults"]["not_zeroed"] == 0, metrics["faults"]
+
+
+def test_stopping_the_angle_stream_fades_the_command_to_zero(graph, assets):
+    graph.start(assets.trial, loop=True)
+    graph.wait_assisting()
+    graph.replay.stop(signal.SIGINT)
+    graph.observe(0.3)
+    last_sample = graph.joints[-1][0]
+    assert_zeroed(graph, last_sample, "angle stream stopped")
+    assert_within_limits(graph.finish())
+
+
+def test_nan_angles_fade_the_command_to_zero(graph, assets):
+    graph.start(assets.nan_trial)
+    graph.wait_assisting()
+    assert graph.spin_until(graph.node, lambda: any(not ok for _, ok in graph.joints), 30.0)
+    first_nan = next(t for t, ok in graph.joints if not ok)
+    assert_zeroed(graph, first_nan, "NaN hip angles")
+    assert_within_limits(graph.finish())
+
+
+def test_killing_the_inference_node_fades_the_command_to_zero(graph, assets):
+    graph.start(assets.trial, loop=True)
+    graph.wait_assisting()
+    killed = time.monotonic()
+    graph.nodes["hip_moment_estimator"].process.kill()
+    assert_zeroed(graph, killed, "inference node killed")
+    assert graph.replay.alive()  # the input kept coming; only the estimate stopped
+    assert_within_limits(graph.finish())
+
+
+def _set_parameter(graph, target: str, name: str, value: float):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    client = graph.node.create_client(SetParameters, f"/{target}/set_parameters")
+    assert graph.spin_until(graph.node, client.service_is_ready, 20.0)
+    request = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(
+        type=ParameterType.PARAMETER_DOUBLE, double_value=value))])
+    future = client.call_async(request)
+    assert graph.spin_until(graph.node, future.done, 10.0)
+    return future.result().results[0]
+
+
+def test_absurd_parameters_are_refused_and_a_zero_force_limit_zeroes_the_command(graph, assets):
+    graph.start(assets.trial, loop=True)
+    graph.wait_assisting()
+    for name, value in (("gain", 1.0e6), ("max_force_n", math.nan), ("max_force_n", 1.0e9),
+                        ("body_mass_kg", -70.0)):
+        result = _set_parameter(graph, "assistance_profile", name, value)
+        assert not result.successful, (name, value)
+        assert name in result.reason
+    result = _set_parameter(graph, "admittance_controller", "max_force_n", math.inf)
+    assert not result.successful
+    graph.wait_assisting()  # still assisting, within limits, after the refused calls
+    before_ros_ns = time.time_ns()  # the ROS clock is the system clock here
+    result = _set_parameter(graph, "assistance_profile", "max_force_n", 0.0)
+    assert result.successful, result.reason
+    applied = time.monotonic()
+    assert_zeroed(graph, applied, "force limit set to 0 N")
+    rec = graph.finish()
+    # A lowered force limit applies at once (the profile saturates after its slew limiter, so
+    # the limit wins over the rate): the force-rate check covers the time before the change.
+    violations = limit_violations(rec, graph_limits())
+    assert violations["desired_force_above_max"] == 0 and violations["total"] <= 1, violations
+    assert_within_limits(rec.until(rec.seconds(before_ros_ns)))
