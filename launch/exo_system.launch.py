@@ -8,14 +8,13 @@ Every other argument (gain, side, body_mass_kg, ...) is passed through to the in
 exo_control launch file (assist.launch.py or replay.launch.py), which documents them.
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 
 def _package_launch(file_name, mode):

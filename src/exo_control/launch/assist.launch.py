@@ -9,14 +9,13 @@ and /actuator/state (docs/control.md, "Hardware boundary"). Parameters come from
 config/*.yaml; the launch arguments below override the usual ones.
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 ARGUMENTS = {
     "model_dir": ("", "model folder with manifest.json (k2muse_learning output)"),

@@ -7,14 +7,13 @@ and /gait_events at the trial's capture rate; everything downstream is assist.la
 the simulated actuator (the replayed hip angles move its cable anchors).
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 REPLAY_ARGUMENTS = {
     "trial_file": ("", "processed trial .h5 or rosbag2 bag folder to replay"),
