@@ -1,0 +1,86 @@
+"""Benchmark: the full baseline sweep on a generated K2MUSE-like dataset (goal < 10 min, 2 cores).
+
+Generates a synthetic release (k2muse_dataset.synth), processes it into trial HDF5 files
+(k2muse_dataset.process), extracts features and runs every model, modality and protocol of
+config/baselines.yaml; prints wall time per stage and per model, and writes the result tables
+and plots to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from k2muse_dataset.process import process_release
+from k2muse_dataset.synth import generate_release
+from k2muse_learning.baselines.dataset import find_trial_files, load_dataset
+from k2muse_learning.baselines.outputs import write_outputs
+from k2muse_learning.baselines.sweep import load_config, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "src" / "k2muse_learning" / "config" / "baselines.yaml"
+GOAL_S = 600.0
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--participants", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--duration-s", type=float, default=20.0)
+    parser.add_argument("--conditions", nargs="+",
+                        default=["Ideal", "Fatigue", "ShiftInitial", "InterDay"])
+    parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench_baselines")
+    args = parser.parse_args()
+
+    config = load_config(args.config, seed=args.seed)
+    participants = [f"P{i + 1:02d}" for i in range(args.participants)]
+    with tempfile.TemporaryDirectory(prefix="bench_baselines_") as tmp:
+        tmp = Path(tmp)
+        start = time.perf_counter()
+        generate_release(tmp / "release", participants=participants, conditions=args.conditions,
+                         mode_keys=["LG_0"], speeds=[1.0], trials=args.trials,
+                         duration_s=args.duration_s, seed=args.seed, processed=False)
+        process_release(tmp / "release", tmp / "processed", jobs=args.jobs, write_mat=False)
+        data_s = time.perf_counter() - start
+
+        sweep_start = time.perf_counter()
+        trials, problems = load_dataset(
+            find_trial_files(tmp / "processed" / "trials"), config.features,
+            participants=config.participants, conditions=config.conditions,
+            mode_keys=config.mode_keys, jobs=args.jobs,
+        )
+        features_s = time.perf_counter() - sweep_start
+    rows = sum(len(t.time_s) for t in trials)
+    print(f"dataset: {len(participants)} participants x {args.conditions}, {len(trials)} trials "
+          f"of {args.duration_s:.0f} s, {rows} feature rows; {len(problems)} unreadable")
+    print(f"generate + process release: {data_s:7.1f} s (not part of the sweep)")
+    print(f"feature extraction:         {features_s:7.1f} s")
+
+    start = time.perf_counter()
+    result = run_sweep(config, trials, progress=False)
+    models_s = time.perf_counter() - start
+    per_model: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    for timing in result.timings:
+        entry = per_model[(timing["task"], timing["model"])]
+        entry[0] += timing["fit_s"]
+        entry[1] += timing["predict_s"]
+        entry[2] += timing["fits"]
+    print(f"\n{'task':15s} {'model':14s} {'fits':>5s} {'fit s':>8s} {'predict s':>10s}")
+    for (task, model), (fit_s, predict_s, fits) in per_model.items():
+        print(f"{task:15s} {model:14s} {fits:5d} {fit_s:8.1f} {predict_s:10.2f}")
+    write_outputs(config, result, args.out)
+    total = features_s + models_s
+    print(f"\nsweep (features + all models): {total:.1f} s "
+          f"({'within' if total < GOAL_S else 'OVER'} the {GOAL_S:.0f} s goal); "
+          f"results in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
