@@ -131,6 +131,7 @@ def write_model_folder(folder: str | os.PathLike, trained: Sequence[TrainedModel
                        parity_windows: np.ndarray | None = None,
                        tensorrt_precision: str | None = None,
                        training: Mapping[str, Any] | None = None,
+                       extra_files: Mapping[str, bytes] | None = None,
                        overwrite: bool = False) -> Path:
     """Export trained mode models and write a complete, verified model folder.
 
@@ -138,6 +139,7 @@ def write_model_folder(folder: str | os.PathLike, trained: Sequence[TrainedModel
     file and parity check succeeded, so an existing folder is never left half-replaced.
     parity_windows (N, C, T) raw windows are run through every exported backend and the max
     abs error against PyTorch is recorded; tensorrt_precision ("fp16"/"fp32") adds engines.
+    extra_files (relative path -> content, e.g. results tables) are added and checksummed.
     """
     folder = Path(folder)
     if not trained:
@@ -167,6 +169,8 @@ def write_model_folder(folder: str | os.PathLike, trained: Sequence[TrainedModel
                            "best_fold": item.best_fold,
                            "metrics": {k: float(v) for k, v in item.metrics.items()},
                            "parity_max_abs_error": parity})
+        for relative, content in (extra_files or {}).items():
+            export.atomic_write_bytes(_safe_relative(staging, relative, staging), content)
         written = sorted(p for p in staging.rglob("*") if p.is_file())
         manifest = {
             "format": MANIFEST_FORMAT, "format_version": FORMAT_VERSION,

@@ -26,8 +26,8 @@ class TCNConfig:
 
     input_channels: int = 2
     channels: int = 32
-    levels: int = 5
-    kernel_size: int = 3
+    levels: int = 4
+    kernel_size: int = 4  # with 4 levels: receptive field 91 samples, fits a 100-sample window
     dropout: float = 0.1
     weight_norm: bool = True
 
