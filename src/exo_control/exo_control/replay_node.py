@@ -33,6 +33,7 @@ GAIT_EVENTS_QOS = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE,
                              history=HistoryPolicy.KEEP_LAST)
 DIAGNOSTICS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              history=HistoryPolicy.KEEP_LAST)
+TICKS_PER_SAMPLE = 4
 MIN_TIMER_PERIOD_S = 0.001
 MAX_TIMER_PERIOD_S = 0.02
 DRAIN_S = 0.5  # after the last sample, keep the node up so reliable readers get everything
@@ -93,7 +94,9 @@ class TrialReplayNode(Node):
         self.finished_at: Time | None = None
         self.samples_published = 0
         self.events_published = 0
-        period = self.cursor.sample_period_s / self.cursor.rate_scale
+        # Ticks run at TICKS_PER_SAMPLE times the play rate, so a sample leaves at most a
+        # quarter period after its stamp (a tick at the sample rate would lag up to a period).
+        period = self.cursor.sample_period_s / self.cursor.rate_scale / TICKS_PER_SAMPLE
         self.timer = self.create_timer(min(max(period, MIN_TIMER_PERIOD_S), MAX_TIMER_PERIOD_S),
                                        self._tick)
         self.diag_timer = self.create_timer(1.0, self._publish_diagnostics)
