@@ -256,9 +256,8 @@ def make_dataset(out: Path, settings: DemoSettings) -> Path:
 
 def train_model(processed: Path, out: Path, settings: DemoSettings) -> tuple[Path, dict]:
     """Cross-validated TCN training on the non-replayed participants, exported with ONNX."""
-    from k2muse_learning.artifacts import TrainedModel, write_model_folder
-    from k2muse_learning.training import TrainingConfig, results_markdown, train_all
-    from k2muse_learning.windows import cut_windows, load_legs
+    from k2muse_learning.training import TrainingConfig, train_all, write_trained_folder
+    from k2muse_learning.windows import load_legs
 
     training = [p for p in settings.participants if p != settings.replay_participant]
     config = TrainingConfig(
@@ -269,16 +268,8 @@ def train_model(processed: Path, out: Path, settings: DemoSettings) -> tuple[Pat
                       "dropout": 0.0, "weight_norm": True})
     legs = load_legs(processed, config.input_names, participants=training)
     results = train_all(legs, config, show_progress=True)
-    trained = [TrainedModel(r.mode_key, r.model, r.best_fold,
-                            {"rmse_nm_per_kg": r.best.rmse_nm_per_kg, "r2": r.best.r2})
-               for r in results]
-    parity = cut_windows(legs[:2], config.window_length, hop=50).inputs[:64]
-    model = write_model_folder(out / "model", trained, window_length=config.window_length,
-                               sample_rate_hz=100.0, input_names=config.input_names,
-                               synthetic_training_data=True, parity_windows=parity,
-                               model_id=f"demo-tcn-{'-'.join(training)}",
-                               training=config.to_dict())
-    (out / "training_results.md").write_text(results_markdown(results))
+    model = write_trained_folder(out / "model", results, config, legs,
+                                 model_id=f"demo-tcn-{'-'.join(training)}", parity_count=64)
     folds = {r.mode_key: {"best_fold": r.best_fold, "rmse_nm_per_kg": r.best.rmse_nm_per_kg,
                           "r2": r.best.r2, "baseline_r2": r.best.baseline_r2} for r in results}
     return model, folds

@@ -128,11 +128,16 @@ def test_metrics_match_the_construction(known_bag):
     assert desired["max_abs_error_n"] == pytest.approx(300.0 - 198.0)  # the absurd request
     violations = metrics["limit_violations"]
     assert violations["desired_force_above_max"] == 1
-    assert violations["desired_force_rate_above_max"] == 2  # up to 300 N and back down
     assert violations["force_reference_above_max"] == 0
     assert violations["motor_velocity_above_max"] == 0
-    assert violations["motor_accel_above_max"] == 1  # one step: 40 -> 0 rad/s in 10 ms
-    assert violations["total"] == 4
+    assert violations["total"] == 1
+    rates = metrics["rate_limits"]
+    assert rates["desired_force_rate"]["steps_over"] == 2  # up to 300 N and back down
+    # 250 N in 10 ms against 2000 N/s x (10 ms + 2 ms jitter) x 1.02
+    assert rates["desired_force_rate"]["worst_ratio"] == pytest.approx(
+        250 / (2000 * 0.012 * 1.02), rel=1e-4)
+    assert rates["motor_accel"]["steps_over"] == 1  # one step: 40 -> 0 rad/s in 10 ms
+    assert rates["steps_over"] == 3
     (episode,) = metrics["faults"]["episodes"]
     assert episode["reason"] == "controller watchdog 1"
     assert episode["onset_s"] == pytest.approx(2.001, abs=1e-6)
@@ -247,4 +252,4 @@ def test_cli_reads_limits_from_a_params_file(known_bag, tmp_path):
     assert main([str(known_bag), "-o", str(out), "--params", str(params)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["limits"]["max_motor_accel_rad_s2"] == 1000.0
-    assert metrics["limit_violations"]["motor_accel_above_max"] == 1
+    assert metrics["rate_limits"]["motor_accel"]["steps_over"] == 1
