@@ -1,0 +1,91 @@
+"""exo-demo: output-folder safety, argument handling, and a shortened run of every step."""
+
+import json
+
+import pytest
+from exo_control.demo import (
+    DEMO_MARKER,
+    DemoError,
+    DemoSettings,
+    main,
+    prepare_output,
+    ros_arguments,
+    run_demo,
+)
+
+
+def test_output_folder_is_used_when_new_or_empty(tmp_path):
+    assert prepare_output(tmp_path / "new", force=False) == tmp_path / "new"
+    assert (tmp_path / "new" / DEMO_MARKER).exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert prepare_output(empty, force=False) == empty
+
+
+def test_a_non_empty_folder_gets_a_timestamped_subfolder(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    folder = prepare_output(tmp_path, force=False)
+    assert folder.parent == tmp_path and folder.name.startswith("run-")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert str(folder) in capsys.readouterr().out
+
+
+def test_force_replaces_only_an_earlier_demo_folder(tmp_path):
+    earlier = prepare_output(tmp_path / "demo", force=False)
+    (earlier / "metrics.json").write_text("{}")
+    assert prepare_output(earlier, force=True) == earlier
+    assert not (earlier / "metrics.json").exists()
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(DemoError, match="not written by exo-demo"):
+        prepare_output(foreign, force=True)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DemoError, match="is a file"):
+        prepare_output(tmp_path / "file", force=False)
+
+
+def test_ros_arguments_use_yaml_values(tmp_path):
+    args = ros_arguments({"loop": True, "rate_scale": 2.0, "joint_names": ["a", "b"],
+                          "trial_file": "/x y/t.h5"}, [tmp_path / "p.yaml"])
+    assert args == ["--ros-args", "--params-file", str(tmp_path / "p.yaml"),
+                    "-p", "loop:=true", "-p", "rate_scale:=2.0", "-p", "joint_names:=[a, b]",
+                    "-p", "trial_file:=/x y/t.h5"]
+
+
+def test_cli_refuses_absurd_options_with_one_line(tmp_path, capsys):
+    assert main(["--output", str(tmp_path / "o"), "--rate-scale", "0"]) == 2
+    assert "--rate-scale" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "data.csv").write_text("1")
+    assert main(["--output", str(foreign), "--force"]) == 1
+    assert "not written by exo-demo" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--output" in capsys.readouterr().out
+
+
+def test_shortened_demo_runs_every_step_into_one_folder(tmp_path):
+    """The embedded default scaled down (10 s trials, 1 epoch)."""
+    out = prepare_output(tmp_path / "demo", force=False)
+    settings = DemoSettings(duration_s=10.0, epochs=1, windows_per_epoch=100)
+    summary = run_demo(out, settings)
+    assert set(summary["step_seconds"]) == {"generate and process dataset",
+                                            "train and export TCN", "replay through the graph",
+                                            "analyze recording"}
+    assert (out / "demo_summary.json").exists()
+    assert "/P03/" in summary["replayed_trial"]  # the participant left out of training
+    manifest = json.loads((out / "model" / "manifest.json").read_text())
+    assert manifest["synthetic_training_data"] is True
+    assert {m["mode_key"] for m in manifest["models"]} == {"LG_0"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["message_counts"]["/joint_states"] == 1000
+    assert metrics["message_counts"]["/actuator/motor_command"] > 1000
+    assert metrics["estimate_vs_measured_moment"]["both"]["samples"] > 800
+    assert metrics["limit_violations"]["total"] == 0
+    for plot in ("estimate_vs_measured.png", "force_tracking.png", "motor_commands.png"):
+        assert (out / plot).read_bytes()[:4] == b"\x89PNG"
+    assert (out / "recording" / "metadata.yaml").exists()
+    assert (out / "logs" / "hip_moment_estimator.log").exists()
