@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from k2muse_dataset.process import process_release
 from k2muse_dataset.synth import generate_release
 from k2muse_learning.baselines.dataset import find_trial_files, load_dataset
 from k2muse_learning.baselines.outputs import write_outputs
-from k2muse_learning.baselines.sweep import load_config, run_sweep
+from k2muse_learning.baselines.sweep import SweepResult, load_config, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "src" / "k2muse_learning" / "config" / "baselines.yaml"
@@ -61,20 +61,28 @@ def main() -> None:
     print(f"dataset: {len(participants)} participants x {args.conditions}, {len(trials)} trials "
           f"of {args.duration_s:.0f} s, {rows} feature rows; {len(problems)} unreadable")
     print(f"generate + process release: {data_s:7.1f} s (not part of the sweep)")
-    print(f"feature extraction:         {features_s:7.1f} s")
+    print(f"feature extraction:         {features_s:7.1f} s", flush=True)
 
-    start = time.perf_counter()
-    result = run_sweep(config, trials, progress=False)
-    models_s = time.perf_counter() - start
-    per_model: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
-    for timing in result.timings:
-        entry = per_model[(timing["task"], timing["model"])]
-        entry[0] += timing["fit_s"]
-        entry[1] += timing["predict_s"]
-        entry[2] += timing["fits"]
-    print(f"\n{'task':15s} {'model':14s} {'fits':>5s} {'fit s':>8s} {'predict s':>10s}")
-    for (task, model), (fit_s, predict_s, fits) in per_model.items():
-        print(f"{task:15s} {model:14s} {fits:5d} {fit_s:8.1f} {predict_s:10.2f}")
+    # One model at a time (same splits, same seed), so each model's time prints as it ends.
+    result = SweepResult()
+    models_s = 0.0
+    print(f"\n{'task':15s} {'model':12s} {'fits':>5s} {'fit s':>8s} {'predict s':>10s} "
+          f"{'wall s':>8s}", flush=True)
+    for task, chosen in config.models.items():
+        for model, params in chosen.items():
+            single = replace(config, models={task: {model: params}})
+            start = time.perf_counter()
+            part = run_sweep(single, trials)
+            wall = time.perf_counter() - start
+            models_s += wall
+            result.rows += part.rows
+            result.timings += part.timings
+            result.confusion.update(part.confusion)
+            fits = sum(t["fits"] for t in part.timings)
+            fit_s = sum(t["fit_s"] for t in part.timings)
+            predict_s = sum(t["predict_s"] for t in part.timings)
+            print(f"{task:15s} {model:12s} {fits:5d} {fit_s:8.1f} {predict_s:10.2f} {wall:8.1f}",
+                  flush=True)
     write_outputs(config, result, args.out)
     total = features_s + models_s
     print(f"\nsweep (features + all models): {total:.1f} s "
