@@ -35,7 +35,8 @@ class AssistanceProfileNode(Node):
         super().__init__("assistance_profile")
         self.config: AssistanceConfig = declare_config(self, AssistanceConfig)
         self.profile = AssistanceProfile(self.config)
-        watch_live_parameters(self, lambda: self.config, self._apply_config)
+        watch_live_parameters(self, lambda: self.config, self._apply_config,
+                              self._on_rejected_parameter)
         self._publisher = self.create_publisher(AssistanceCommand, "/assistance/command",
                                                 TOPIC_QOS["/assistance/command"])
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics",
@@ -55,6 +56,14 @@ class AssistanceProfileNode(Node):
     def _apply_config(self, config: AssistanceConfig) -> None:
         self.config = config
         self.profile.update_live(config)
+
+    def _on_rejected_parameter(self, reason: str) -> None:
+        """Whoever sends absurd settings is not trusted to drive assistance: fade it out."""
+        if self.profile.enable.requested:
+            self.get_logger().error(
+                f"absurd parameter refused ({reason}): assistance fading out until re-enabled"
+                " on /assistance/enable")
+        self.profile.set_enabled(False)
 
     def _on_estimate(self, msg: HipMomentEstimate) -> None:
         self.profile.receive(EstimateSample(

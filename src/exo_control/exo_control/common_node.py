@@ -88,31 +88,60 @@ def declare_config(node: Node, config_type: type) -> Any:
 
 
 def watch_live_parameters(node: Node, current: Callable[[], Any],
-                          apply: Callable[[Any], None]) -> None:
-    """Validate live parameter changes against the whole configuration, then apply them."""
+                          apply: Callable[[Any], None],
+                          on_rejected: Callable[[str], None] | None = None) -> None:
+    """Validate live parameter changes against the whole configuration, then apply them.
+
+    ``on_rejected(reason)`` runs when a change is refused, for nodes that treat an absurd
+    request as a fault of whoever drives them. rclpy checks descriptor ranges before any
+    on-set callback, so refusals are detected in a pre-set callback (ROS 2 Iron and newer).
+    On Humble, which has no pre/post-set callbacks, only cross-field refusals reach
+    ``on_rejected`` and changes are applied as soon as they are validated.
+    """
     pending: dict[str, Any] = {}
 
-    def validate(parameters) -> SetParametersResult:
+    def check(parameters) -> tuple[dict[str, Any], str | None]:
         config = current()
         names = field_specs(type(config))
         updates = {p.name: p.value for p in parameters if p.name in names}
         try:
             dataclasses.replace(config, **updates)
         except (TypeError, ValueError) as exc:
-            node.get_logger().warning(f"rejected parameter change: {exc}")
-            return SetParametersResult(successful=False, reason=str(exc))
-        pending.clear()
-        pending.update(updates)
-        return SetParametersResult(successful=True)
+            return updates, str(exc)
+        return updates, None
 
-    def commit(parameters) -> None:
+    def commit(parameters=None) -> None:
         if pending:
             apply(dataclasses.replace(current(), **pending))
             node.get_logger().info(f"parameters updated: {pending}")
             pending.clear()
 
+    def screen(parameters):
+        reason = check(parameters)[1]
+        if reason is not None and on_rejected is not None:
+            on_rejected(reason)
+        return parameters
+
+    def validate(parameters) -> SetParametersResult:
+        updates, reason = check(parameters)
+        if reason is not None:
+            node.get_logger().warning(f"rejected parameter change: {reason}")
+            if on_rejected is not None and not has_pre_set:
+                on_rejected(reason)
+            return SetParametersResult(successful=False, reason=reason)
+        pending.clear()
+        pending.update(updates)
+        if not has_post_set:
+            commit()
+        return SetParametersResult(successful=True)
+
+    has_pre_set = hasattr(node, "add_pre_set_parameters_callback")
+    has_post_set = hasattr(node, "add_post_set_parameters_callback")
+    if has_pre_set:
+        node.add_pre_set_parameters_callback(screen)
     node.add_on_set_parameters_callback(validate)
-    node.add_post_set_parameters_callback(commit)
+    if has_post_set:
+        node.add_post_set_parameters_callback(commit)
 
 
 def diagnostic_status(name: str, hardware_id: str, level: int, message: str,

@@ -17,7 +17,8 @@ Stated bounds (a shared 2-core machine, control loops at 500 Hz to keep the load
 - faults (angle stream stopped, NaN angles, inference node killed, force limit set to zero by
   a parameter call): the force command is zero for good within FAULT_ZERO_BOUND_S, which is the
   configured 0.1 s estimate timeout + 0.2 s fault fade plus scheduling and DDS latency; absurd
-  parameter values are refused and the command stays within its limits.
+  parameter values are refused, and an absurd request to assistance_profile also fades the
+  command to zero within the same bound until assistance is enabled again.
 """
 
 import math
@@ -253,17 +254,31 @@ def _set_parameter(graph, target: str, name: str, value: float):
     return future.result().results[0]
 
 
+def _request_assistance(graph, enabled: bool) -> None:
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import Bool
+
+    publisher = graph.node.create_publisher(Bool, "/assistance/enable", QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    publisher.publish(Bool(data=enabled))
+
+
 def test_absurd_parameters_are_refused_and_a_zero_force_limit_zeroes_the_command(graph, assets):
     graph.start(assets.trial, loop=True)
     graph.wait_assisting()
+    result = _set_parameter(graph, "admittance_controller", "max_force_n", math.inf)
+    assert not result.successful
     for name, value in (("gain", 1.0e6), ("max_force_n", math.nan), ("max_force_n", 1.0e9),
                         ("body_mass_kg", -70.0)):
         result = _set_parameter(graph, "assistance_profile", name, value)
         assert not result.successful, (name, value)
         assert name in result.reason
-    result = _set_parameter(graph, "admittance_controller", "max_force_n", math.inf)
-    assert not result.successful
-    graph.wait_assisting()  # still assisting, within limits, after the refused calls
+        if name == "gain":
+            # The first absurd request is a fault: assistance fades out until re-enabled.
+            assert_zeroed(graph, time.monotonic(), "absurd gain refused")
+    _request_assistance(graph, True)
+    graph.wait_assisting()  # assisting again, within limits, after an explicit enable
     before_ros_ns = time.time_ns()  # the ROS clock is the system clock here
     result = _set_parameter(graph, "assistance_profile", "max_force_n", 0.0)
     assert result.successful, result.reason

@@ -1,7 +1,8 @@
 """The three control nodes as processes, closed over real DDS, with faults injected.
 
 Stated bounds: with a steady synthetic estimate the measured cable force settles within 10 N of
-the assistance command; an absurd live parameter is rejected; an actuator fault stops and
+the assistance command; an absurd live parameter is rejected and fades assistance out until
+it is enabled again; an actuator fault stops and
 disables the motor within 0.5 s; losing the estimate stream brings the commanded force to zero
 within the profile's stated time plus 0.5 s of process and DDS latency.
 """
@@ -16,6 +17,7 @@ from exo_control.common_node import TOPIC_QOS
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
 
 from exo_msgs.msg import (
     ActuatorState,
@@ -123,11 +125,18 @@ def test_closed_loop_tracks_and_faults_unload(graph, ros_node, spin_until):
     logs = "\n".join(p.output() for p in procs)
     assert spin_until(ros_node, settled, 60.0), (g.tracking_error(), len(g.states), logs)
 
-    # An absurd live parameter is rejected and changes nothing.
+    # An absurd live parameter is rejected, and its sender is not trusted: assistance fades
+    # out within the disable fade (plus process and DDS latency) until enabled again.
     result = set_parameter(ros_node, spin_until, "assistance_profile", "gain", 50.0)
     assert not result.successful and "gain" in result.reason
-    spin_until(ros_node, lambda: False, 0.3)
-    assert g.commands[-1][1].left_force_n == pytest.approx(expected, rel=0.01)
+    t_refused = time.monotonic()
+    assert spin_until(ros_node, lambda: g.commands[-1][1].left_force_n == 0.0, 10.0)
+    zero_at = next(t for t, m in g.commands if t > t_refused and m.left_force_n == 0.0)
+    assert zero_at - t_refused < AssistanceConfig().time_to_zero_after_disable_s() + 0.5
+    assert max(m.left_force_n for t, m in g.commands if t > t_refused) <= expected * 1.01
+    enable = ros_node.create_publisher(Bool, "/assistance/enable", TOPIC_QOS["/assistance/enable"])
+    enable.publish(Bool(data=True))
+    assert spin_until(ros_node, settled, 30.0)
 
     # An actuator fault: the controller stops and disables the motor.
     assert set_parameter(ros_node, spin_until, "simulated_actuator", "inject_fault_flags",
