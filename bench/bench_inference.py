@@ -171,12 +171,16 @@ def run(args: argparse.Namespace, folder: Path, log: Path) -> dict:
                              if stamp in expected])
     inference_ms = np.array([inference * 1e3 for stamp, (_, inference) in got.items()
                              if stamp in expected])
-    drops = len(expected - set(got))
+    missing = expected - set(got)
+    drops = len(missing)
+    # Where in the stream estimates went missing (window-fill edge, mid-stream or the end).
+    dropped_at = sorted(i for i, stamp in enumerate(published_stamps) if stamp in missing)
     figures = {
         "backend": args.backend, "rate_hz": args.rate, "duration_s": args.duration,
         "ensemble_size": len(manifest["models"]), "window_length": manifest["window_length"],
         "published": len(published_stamps), "expected_estimates": len(expected),
         "received_estimates": len(latencies_ms), "drops": drops,
+        "dropped_at_messages": " ".join(map(str, dropped_at[:10])) or "-",
     }
     if len(latencies_ms):
         figures.update({

@@ -33,17 +33,20 @@ mkdir -p "$stamps"
 # colcon must not mistake the environment for workspace packages.
 touch "$venv/COLCON_IGNORE"
 vpy="$venv/bin/python"
-pip=("$vpy" -m pip install --quiet --disable-pip-version-check)
+# pip warns once per package about this machine's missing local index folders; drop that noise.
+pip_install() {
+  "$vpy" -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v ' is ignored: it is neither a file nor a directory' >&2)
+}
 
 if step_needed ros "$root/tools/requirements-ros.txt"; then
   log "installing ROS 2 Jazzy wheels"
-  "${pip[@]}" -r "$root/tools/requirements-ros.txt"
+  pip_install -r "$root/tools/requirements-ros.txt"
   step_done ros
 fi
 
 if step_needed python "$root/tools/requirements.txt"; then
   log "installing Python dependencies (torch CPU 2.13.0 from local disk)"
-  "${pip[@]}" -r "$root/tools/requirements.txt"
+  pip_install -r "$root/tools/requirements.txt"
   step_done python
 fi
 
@@ -76,7 +79,7 @@ pkg_inputs=("$root"/src/*/setup.py "$root"/src/*/setup.cfg "$root"/src/*/package
 if step_needed packages "${pkg_inputs[@]}"; then
   log "installing the five packages in editable mode"
   for pkg in k2muse_dataset k2muse_learning k2muse_inference exo_control; do
-    "${pip[@]}" --no-deps --no-build-isolation -e "$root/src/$pkg"
+    pip_install --no-deps --no-build-isolation -e "$root/src/$pkg"
   done
   step_done packages
 fi
