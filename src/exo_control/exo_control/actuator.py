@@ -16,12 +16,13 @@ Simulated plant, per side (motor side values unless named otherwise):
                                                                 e = w_cmd - w; braking = w_cmd 0)
     spool angle s: within +-backlash/2 of the gear output theta/N; cable tension pulls it
     to the pay-out side of the gap
-    stretch  = r * s + sign * arm * q_hip - slack               (sign +1 for an extension cable:
+    stretch  = r * s + sign * arm * (q_hip - q_fit) - slack     (sign +1 for an extension cable:
                                                                  hip flexion lengthens its path)
     F        = max(0, k * stretch + c * d(stretch)/dt) while stretch > 0, else 0
 
 so the wearer's hip is a moving load: flexing the hip stretches an extension cable unless the
-motor pays cable out.
+motor pays cable out. q_fit is the posture the suit was fitted in: the first hip angle received
+(0 until then), so a stream that starts mid-stride does not yank the cable in one sample.
 """
 
 from __future__ import annotations
@@ -162,10 +163,11 @@ class _SimulatedSide:
         self.stretch_m = -config.slack_m
         self.force_n = 0.0
         self.drive_integral_nm = 0.0
+        self.fitted_hip_rad = 0.0
 
     def _stretch(self, spool_rad: float, hip_rad: float) -> float:
         cfg = self.cfg
-        geometry = cfg.hip_moment_arm_m * hip_rad
+        geometry = cfg.hip_moment_arm_m * (hip_rad - self.fitted_hip_rad)
         if cfg.direction == "flexion":
             geometry = -geometry
         return cfg.spool_radius_m * spool_rad + geometry - cfg.slack_m
@@ -222,7 +224,7 @@ class SimulatedBowdenActuator(ActuatorDriver):
         self._command = (0.0, 0.0)
         self._enabled = False
         self._command_s: float | None = None
-        self._hip = {"left": (0.0, 0.0), "right": (0.0, 0.0)}  # angle rad, velocity rad/s
+        self._hip: dict[str, tuple[float, float]] = {}  # angle rad, velocity rad/s
         self._hip_set_s = 0.0
         self.injected_faults = Fault.NONE
 
@@ -240,12 +242,14 @@ class SimulatedBowdenActuator(ActuatorDriver):
         for side, angle, rate in (("left", left_rad, left_rad_s),
                                   ("right", right_rad, right_rad_s)):
             if math.isfinite(angle):
+                if side not in self._hip:
+                    self._sides[side].fitted_hip_rad = angle
                 self._hip[side] = (angle, rate if math.isfinite(rate) else 0.0)
         self._hip_set_s = self._now_s or 0.0
 
     def _hip_angle(self, side: str, now_s: float) -> float:
         """Hip angle extrapolated with its velocity for up to 50 ms after the last sample."""
-        angle, rate = self._hip[side]
+        angle, rate = self._hip.get(side, (self._sides[side].fitted_hip_rad, 0.0))
         return angle + rate * clamp(now_s - self._hip_set_s, 0.0, 0.05)
 
     def command_timed_out(self, now_s: float) -> bool:

@@ -50,6 +50,7 @@ def test_slack_cable_carries_no_force_until_taken_up_then_follows_its_stiffness(
 def test_hip_flexion_stretches_an_extension_cable_and_extension_slackens_it():
     cfg = SimulatedActuatorConfig(backlash_rad=0.0, cable_damping_n_s_per_m=0.0)
     sim = SimulatedBowdenActuator(cfg)
+    sim.set_hip_angles(0.0, 0.0)  # fitted standing upright
     sim.set_hip_angles(0.1, -0.1)  # left flexed 0.1 rad: 10 mm path, 5 mm past the slack
     reading, _ = drive(sim, 0.2, 0.0, enabled=False)
     assert reading.left.force_n == pytest.approx(cfg.cable_stiffness_n_per_m * 0.005, rel=0.05)
@@ -58,9 +59,23 @@ def test_hip_flexion_stretches_an_extension_cable_and_extension_slackens_it():
 
 def test_flexion_cable_is_stretched_by_hip_extension():
     sim = SimulatedBowdenActuator(SimulatedActuatorConfig(direction="flexion", backlash_rad=0.0))
+    sim.set_hip_angles(0.0, 0.0)
     sim.set_hip_angles(-0.1, 0.1)
     reading, _ = drive(sim, 0.2, 0.0, enabled=False)
     assert reading.left.force_n > 0.0 and reading.right.force_n == 0.0
+
+
+def test_the_first_hip_angle_is_the_fitted_posture_so_a_mid_stride_start_pulls_nothing():
+    cfg = SimulatedActuatorConfig(backlash_rad=0.0, cable_damping_n_s_per_m=0.0)
+    sim = SimulatedBowdenActuator(cfg)
+    drive(sim, 0.1, 0.0, enabled=False)
+    sim.set_hip_angles(0.5, 0.5)  # the stream starts with the hips flexed 0.5 rad (50 mm path)
+    reading, t = drive(sim, 0.1, 0.0, enabled=False, start_s=0.1)
+    assert reading.left.force_n == 0.0 and reading.right.force_n == 0.0
+    sim.set_hip_angles(0.6, 0.5)  # from there on the hip is a moving load as before
+    reading, _ = drive(sim, 0.1, 0.0, enabled=False, start_s=t)
+    assert reading.left.force_n == pytest.approx(cfg.cable_stiffness_n_per_m * 0.005, rel=0.05)
+    assert reading.right.force_n == 0.0
 
 
 def test_backlash_delays_the_force_after_a_reversal():
@@ -79,6 +94,7 @@ def test_coulomb_friction_holds_the_motor_against_a_small_load():
     cfg = SimulatedActuatorConfig(backlash_rad=0.0, coulomb_friction_nm=0.5,
                                   cable_damping_n_s_per_m=0.0)
     sim = SimulatedBowdenActuator(cfg)
+    sim.set_hip_angles(0.0, 0.0)  # fitted upright
     sim.set_hip_angles(0.1, 0.1)  # 40 N of tension: 0.08 N m at the motor, below 0.5 N m
     reading, _ = drive(sim, 0.3, 0.0, enabled=False)
     assert reading.left.force_n > 30.0 and reading.left.velocity_rad_s == 0.0
@@ -114,6 +130,7 @@ def test_injected_faults_are_reported_and_a_sensor_fault_reads_nan():
 
 def test_over_force_is_flagged():
     sim = SimulatedBowdenActuator(SimulatedActuatorConfig(fault_force_n=50.0))
+    sim.set_hip_angles(0.0, 0.0)  # fitted upright
     sim.set_hip_angles(0.3, 0.0)
     reading, _ = drive(sim, 0.1, 0.0, enabled=False)
     assert reading.left.fault_flags & Fault.OVER_FORCE and not reading.right.fault_flags

@@ -26,6 +26,7 @@ class Rig:
         self.cfg = ControllerConfig(rate_hz=RATE, **config)
         self.controller = AdmittanceController(self.cfg)
         self.actuator = SimulatedBowdenActuator(SimulatedActuatorConfig())
+        self.actuator.set_hip_angles(0.0, 0.0)  # suit fitted standing upright
         self.t = 0.0
         self.outputs = []
 

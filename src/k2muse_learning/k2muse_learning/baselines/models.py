@@ -9,6 +9,7 @@ context ever crosses a trial boundary. Invalid targets are NaN (regression) or n
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import Ridge
 from sklearn.neighbors import KNeighborsClassifier
@@ -69,7 +71,10 @@ class TabularModel:
         if self.max_train_rows is not None and rows.size > self.max_train_rows:
             rng = np.random.default_rng(self.seed)
             rows = np.sort(rng.choice(rows, self.max_train_rows, replace=False))
-        self.estimator.fit(x[rows], y[rows])
+        with warnings.catch_warnings():
+            # Iteration caps are a deliberate time budget (config); the scores show the cost.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.estimator.fit(x[rows], y[rows])
         self._target_shape = y.shape[1:]
         return self
 
