@@ -194,10 +194,11 @@ def run_graph(trial_file: Path, model_folder: Path, bag: Path, log_dir: Path,
             group.start(name, ros_arguments(params, config_files()))
         graph = ["topic_recorder", *GRAPH_NODES]
         wait_for_controller(group.env, 90.0, lambda: group.check_alive(graph))
-        # Hold the replay until the estimator and the recorder listen to /joint_states.
+        # Hold the replay until all three listeners of /joint_states (estimator, simulated
+        # actuator, recorder) are matched, so the recording starts with the first sample.
         replay = group.start("trial_replay", ros_arguments({
             "trial_file": str(trial_file), "rate_scale": rate_scale,
-            "wait_for_subscribers": 2, "subscriber_wait_s": 60.0}))
+            "wait_for_subscribers": 3, "subscriber_wait_s": 60.0}))
         deadline = time.monotonic() + min(timeout_s, duration_s + 90.0)
         started = time.monotonic()
         with tqdm(total=round(duration_s), desc="replay", unit="s") as bar:
