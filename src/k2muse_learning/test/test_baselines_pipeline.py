@@ -1,17 +1,19 @@
 """Baselines on generated trial files: loading, leakage-free protocols, learning, CLI outputs.
 
-The trials are written with k2muse_dataset.trial_h5.write_trial_h5 (the real contract) from a
-small generator here: walking with a drifting cadence, sagittal angles from the gait phase,
-sEMG bursts and AUS echoes moving with the phase, per-participant gains and a condition effect.
+The trials come from k2muse_dataset's synthetic release (real .c3d/.txt/.mat files) processed by
+its real readers, so these tests exercise the same path as real K2MUSE data.
 """
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import yaml
-from k2muse_dataset.trial_h5 import Trial, write_trial_h5
+from k2muse_dataset.process import process_release
+from k2muse_dataset.synth import generate_release
+from k2muse_dataset.trial_h5 import read_trial_h5, write_trial_h5
 from k2muse_learning.baselines.dataset import FeatureConfig, load_dataset, load_trial_features
 from k2muse_learning.baselines.evaluation import evaluate
 from k2muse_learning.baselines.models import build_model, model_names
@@ -19,77 +21,16 @@ from k2muse_learning.baselines.protocols import LeakageError, Split, make_splits
 from k2muse_learning.baselines.sweep import parse_config
 from k2muse_learning.baselines_cli import main
 
-KIN_HZ, EMG_HZ, AUS_HZ = 100.0, 2000.0, 20.0
-CONDITIONS = {"Ideal": 5, "Fatigue": 2, "InterDay": 2}
+CONDITIONS = ("Ideal", "Fatigue", "InterDay")
 
 
-def _phase(t, rng):
-    cadence = 0.9 * (1 + 0.03 * np.sin(2 * np.pi * t / 7.0 + rng.uniform(0, 6)))
-    return rng.uniform(0, 1) + np.cumsum(cadence) / KIN_HZ
-
-
-def _events(t, phase):
-    """Left strike at phase 0, right foot off .12, right strike .5, left foot off .62."""
-    times, sides, kinds = [], [], []
-    for offset, side, kind in [(0.0, 0, 0), (0.12, 1, 1), (0.5, 1, 0), (0.62, 0, 1)]:
-        cycles = np.arange(np.ceil(phase[0] - offset), np.floor(phase[-1] - offset) + 1)
-        times.append(np.interp(cycles + offset, phase, t))
-        sides.append(np.full(cycles.size, side))
-        kinds.append(np.full(cycles.size, kind))
-    return np.concatenate(times), np.concatenate(sides), np.concatenate(kinds)
-
-
-def make_trial(participant: int, condition: str, number: int, seed: int, duration_s=12.0,
-               with_aus=True) -> Trial:
-    rng = np.random.default_rng(seed)
-    t = np.arange(0, duration_s, 1 / KIN_HZ)
-    phase = _phase(t, rng)
-    gain = 1.0 + 0.15 * participant
-    fatigue = 1.3 if condition == "Fatigue" else 1.0
-    angles = {}
-    for j, (amp, lag) in enumerate([(22.0, 0.0), (30.0, 0.25), (12.0, 0.55)]):
-        both = []
-        for side_shift in (0.0, 0.5):
-            p = 2 * np.pi * (phase + side_shift - lag)
-            both.append(np.radians(gain * amp * (np.cos(p) + 0.3 * np.cos(2 * p)) + 5 * j))
-        values = np.zeros((t.size, 2, 3))
-        values[:, :, 0] = np.stack(both, axis=1)
-        angles[("hip", "knee", "ankle")[j]] = values
-    te = np.arange(0, duration_s, 1 / EMG_HZ)
-    phase_emg = np.interp(te, t, phase)
-    centres = np.linspace(0, 1, 13, endpoint=False)
-    side_shift = np.where(np.arange(13) < 9, 0.5, 0.0)  # channels 1-9 right leg, 10-13 left
-    activation = np.exp(3 * np.cos(2 * np.pi * (phase_emg[:, None] + side_shift - centres)))
-    emg = 8 * gain * fatigue * activation * rng.standard_normal((te.size, 13))
-    emg += 5 * np.sin(2 * np.pi * 50 * te)[:, None]  # mains hum
-    aus = None
-    if with_aus:
-        n_frames = int(duration_s * AUS_HZ)
-        phase_aus = np.interp(np.arange(n_frames) / AUS_HZ, t, phase)
-        depth = np.arange(1000)
-        offset = 40.0 if condition == "InterDay" else 0.0  # probe placed again on another day
-        centre = 400 + offset + 150 * gain * np.cos(2 * np.pi * phase_aus)[:, None, None]
-        centre = centre + 60 * np.arange(4)[None, :, None]
-        aus = np.exp(-(((depth - centre) / 12.0) ** 2)) * np.sin(2 * np.pi * 0.2 * depth)
-        aus = (100 * aus + 3 * rng.standard_normal(aus.shape)).astype(np.float32)
-    ev_t, ev_side, ev_kind = _events(t, phase)
-    return Trial(
-        participant=f"P{participant + 1:02d}", condition=condition, mode="LG", incline_deg=0.0,
-        speed_m_s=1.0, trial=number, body_mass_kg=70.0, synthetic=True, time_s=t,
-        angles_rad=angles, moments_nm_per_kg={j: np.zeros((t.size, 2, 3)) for j in angles},
-        event_time_s=ev_t, event_frame=np.round(ev_t * KIN_HZ).astype(int), event_side=ev_side,
-        event_kind=ev_kind, strides={}, emg_uv=emg.astype(np.float32), aus_frames=aus,
-    )
-
-
-def write_dataset(root, participants=3, duration_s=8.0):
-    for p in range(participants):
-        for condition, n_trials in CONDITIONS.items():
-            for n in range(1, n_trials + 1):
-                path = (root / "trials" / f"P{p + 1:02d}" / condition
-                        / f"P{p + 1:02d}_{condition}_LG_0_S_1_Trial_{n}.h5")
-                seed = hash((p, condition, n)) % 2**32
-                write_trial_h5(path, make_trial(p, condition, n, seed, duration_s))
+def write_dataset(root, participants=3, trials=5, duration_s=8.0):
+    """A synthetic release in the real layout, processed by the real readers into trial files."""
+    release = generate_release(root / "release", participants=[f"P{p + 1:02d}" for p in
+                                                                range(participants)],
+                               conditions=CONDITIONS, mode_keys=("LG_0",), trials=trials,
+                               duration_s=duration_s, seed=11, processed=False)
+    process_release(release, root, jobs=2)
     return root
 
 
@@ -116,9 +57,10 @@ def test_trial_features_are_row_aligned_and_labelled(trials):
     assert np.all(np.diff(trial.time_s) == pytest.approx(0.05))  # stride 5 at 100 Hz
 
 
-def test_missing_aus_is_absent_not_invented(tmp_path):
-    path = tmp_path / "P01_Ideal_LG_0_S_1_Trial_1.h5"
-    write_trial_h5(path, make_trial(0, "Ideal", 1, seed=3, duration_s=4.0, with_aus=False))
+def test_missing_aus_is_absent_not_invented(tmp_path, dataset_root):
+    source = next((dataset_root / "trials").rglob("*.h5"))
+    path = tmp_path / source.name
+    write_trial_h5(path, replace(read_trial_h5(source), aus_frames=None))
     trial = load_trial_features(path, FeatureConfig())
     assert "aus" not in trial.modalities and trial.features("both") is None
     assert trial.features("emg") is not None
@@ -167,8 +109,8 @@ def _p01_within(trials):
     return subset, make_splits("within_subject", subset, {"folds": 3}, seed=0)
 
 
-SMALL_NET = {"epochs": 6, "context": 8, "hidden": 16}
-FAST = {"tcn": SMALL_NET, "lstm": {**SMALL_NET, "epochs": 15}, "transformer": SMALL_NET,
+SMALL_NET = {"epochs": 25, "context": 8, "hidden": 16}
+FAST = {"tcn": SMALL_NET, "lstm": {**SMALL_NET, "epochs": 40}, "transformer": SMALL_NET,
         "mlp": {"mlpregressor__max_iter": 100}, "random_forest": {"n_estimators": 30}}
 
 
