@@ -1,16 +1,34 @@
-"""Atomic file output: write next to the target, then ``os.replace``.
+"""Atomic file output: write next to the target, then ``os.replace``; sweep what crashes left.
 
 A crash or a killed batch leaves either the old file or the new one, never half a file, so a
-rerun can trust every output that exists.
+rerun can trust every output that exists. Temporaries carry the writer's process id
+(``.<name>.<pid>-<random>.part`` files, ``.<name>.staging-<pid>-<random>`` and
+``.<name>.old-<pid>`` folders), so the next run can tell its own leftovers from a concurrent
+writer's and remove those whose process is gone (``sweep_leftovers``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+_LEFTOVER_FILE = re.compile(r"^\..+\.(\d+)-[^.]*\.part$")
+_LEFTOVER_FOLDER = re.compile(r"^\..+\.(?:staging|old)-(\d+)(?:-.*)?$")
+
+
+def part_prefix(target: Path) -> str:
+    """Name prefix of this process's temporary files for ``target`` (end it with ``.part``)."""
+    return f".{target.name}.{os.getpid()}-"
+
+
+def staging_prefix(target: Path, kind: str = "staging") -> str:
+    """Name prefix of this process's temporary folder for ``target`` (kind: staging or old)."""
+    return f".{target.name}.{kind}-{os.getpid()}-"
 
 
 @contextlib.contextmanager
@@ -18,7 +36,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; move it onto ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=part_prefix(target), suffix=".part", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -28,7 +46,52 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def write_bytes_atomic(target: str | Path, data: bytes | memoryview) -> None:
+    """Write bytes atomically and durably; a full disk raises OSError (ENOSPC), no partial file.
+
+    The data is flushed and fsync'ed before the rename, so a reported success is on disk.
+    """
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def write_text_atomic(target: str | Path, text: str) -> None:
     """Write a text file atomically."""
-    with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_leftovers(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """Remove temporaries (``.part`` files, staging folders) whose writer process is gone.
+
+    Returns what was removed. Leftovers of a live process (a concurrent run) are kept.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    candidates = folder.rglob(".*") if recursive else folder.glob(".*")
+    removed = []
+    for path in sorted(candidates):
+        match = (_LEFTOVER_FILE.match(path.name) if path.is_file()
+                 else _LEFTOVER_FOLDER.match(path.name) if path.is_dir() else None)
+        if match is None or _process_alive(int(match[1])):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

@@ -14,6 +14,7 @@ from pathlib import Path
 from .aus_reader import read_aus_channel
 from .bag_export import BagExportError, export_trial_bag
 from .c3d_reader import read_c3d
+from .cli_errors import run_command
 from .gait import DEFAULT_POINTS, DEFAULT_STRIDE_TOLERANCE
 from .mat_io import load_mat
 from .naming import SPEEDS_M_S
@@ -169,13 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``k2muse`` console script."""
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except (ValueError, OSError, BagExportError, KeyError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"k2muse {args.command}: error: {reason}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command(f"k2muse {args.command}", lambda: args.func(args),
+                       (BagExportError, KeyError))
 
 
 if __name__ == "__main__":

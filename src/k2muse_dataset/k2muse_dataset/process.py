@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import signal
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .atomic import write_text_atomic
+from .atomic import sweep_leftovers, write_text_atomic
 from .aus_reader import AUSFileError, merge_aus_channels
 from .c3d_reader import C3DError, GaitEvents, read_c3d
 from .emg_reader import EMGFileError, read_noraxon_mat
@@ -302,7 +303,10 @@ def process_trial(key: TrialKey, sources: TrialSources, out_root: Path,
     row["reasons"] += c3d.notes + issues
     if not any(len(s) for s in trial.strides.values()):
         row["reasons"].append("no accepted stride")
-    write_trial_h5(output, trial)
+    try:
+        write_trial_h5(output, trial)
+    except TrialFileError as exc:  # the sources hold values the trial contract refuses
+        row.update(status="skipped", output="", reasons=[*row["reasons"], str(exc)])
     return row
 
 
@@ -348,9 +352,15 @@ def _run_parallel(fn, jobs: int, argument_lists: list[tuple], desc: str,
                   progress: bool) -> list:
     if jobs <= 1 or len(argument_lists) <= 1:
         return [fn(*args) for args in tqdm(argument_lists, desc=desc, disable=not progress)]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # Workers ignore Ctrl-C: the parent stops the batch and reports it once.
+    with ProcessPoolExecutor(max_workers=jobs, initializer=signal.signal,
+                             initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
         futures = [pool.submit(fn, *args) for args in argument_lists]
-        return [f.result() for f in tqdm(futures, desc=desc, disable=not progress)]
+        try:
+            return [f.result() for f in tqdm(futures, desc=desc, disable=not progress)]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def process_release(release_root: str | Path, out_root: str | Path, jobs: int | None = None,
@@ -370,6 +380,7 @@ def process_release(release_root: str | Path, out_root: str | Path, jobs: int | 
             out_root.resolve().parents and (out_root.resolve() / "SourceData").exists():
         raise ValueError(f"{out_root}: output must not overwrite the release")
     jobs = jobs or os.cpu_count() or 1
+    sweep_leftovers(out_root, recursive=True)  # temporaries of an interrupted earlier run
     trials, rows = discover(release_root)
     masses: dict[str, float] = {}
     sheet = release_root / "ParticipantInformation.xlsx"

@@ -7,15 +7,17 @@ modalities are absent groups, never empty arrays.
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import write_bytes_atomic
 
 FORMAT = "k2muse-trial"
 FORMAT_VERSION = 1
@@ -25,6 +27,13 @@ EVENT_FOOT_STRIKE = 0
 EVENT_FOOT_OFF = 1
 EMG_RATE_HZ = 2000.0
 AUS_FRAME_RATE_HZ = 20.0
+# Plausibility limits of the contract: values beyond them are corrupt files, not gait.
+MAX_ABS_ANGLE_RAD = 2.0 * math.pi
+MAX_ABS_MOMENT_NM_PER_KG = 50.0
+MAX_ABS_POWER_W_PER_KG = 500.0
+BODY_MASS_RANGE_KG = (10.0, 500.0)  # NaN means "unknown" and is valid
+MAX_SAMPLE_RATE_HZ = 100_000.0
+RATE_TOLERANCE = 0.01  # relative disagreement allowed between sample_rate_hz and time_s
 
 
 class TrialFileError(ValueError):
@@ -70,24 +79,101 @@ class Trial:
         return int(self.time_s.shape[0])
 
     def validate(self) -> None:
-        """Raise :class:`TrialFileError` when shapes disagree with the contract."""
+        """Raise :class:`TrialFileError` when the trial breaks the contract.
+
+        Shapes, dtypes, a finite strictly increasing time axis whose spacing agrees with a
+        positive sample rate, event and stride indices inside the trial, finite or NaN (gap)
+        values within plausible limits, body mass plausible or NaN (unknown).
+        """
         n = self.n_samples
-        for group in (self.angles_rad, self.moments_nm_per_kg, self.powers_w_per_kg or {}):
+        _check_time(self.time_s, self.sample_rate_hz)
+        for name, value in (("incline_deg", self.incline_deg), ("speed_m_s", self.speed_m_s)):
+            if not math.isfinite(value):
+                raise TrialFileError(f"{name} is {value}, expected a finite number")
+        low, high = BODY_MASS_RANGE_KG
+        if not (math.isnan(self.body_mass_kg) or low <= self.body_mass_kg <= high):
+            raise TrialFileError(f"body_mass_kg {self.body_mass_kg:g} outside {low:g}..{high:g} "
+                                 "kg (store NaN when unknown)")
+        for group, unit, limit in ((self.angles_rad, "rad", MAX_ABS_ANGLE_RAD),
+                                   (self.moments_nm_per_kg, "N*m/kg", MAX_ABS_MOMENT_NM_PER_KG),
+                                   (self.powers_w_per_kg or {}, "W/kg", MAX_ABS_POWER_W_PER_KG)):
             for joint, values in group.items():
-                if values.shape != (n, 2, 3):
-                    raise TrialFileError(f"{joint}: shape {values.shape}, expected ({n}, 2, 3)")
-        sizes = {a.shape for a in (self.event_time_s, self.event_frame, self.event_side,
-                                   self.event_kind)}
-        if len(sizes) != 1:
-            raise TrialFileError(f"event arrays differ in shape: {sizes}")
+                _check_array(f"{joint} ({unit})", values, (n, 2, 3), limit)
+        _check_events(self, n)
         for side in SIDES:
             stride = self.strides.get(side, np.zeros((0, 2), np.int64))
             if stride.ndim != 2 or stride.shape[1] != 2:
                 raise TrialFileError(f"strides/{side}: shape {stride.shape}, expected (S, 2)")
-        if self.emg_uv is not None and (self.emg_uv.ndim != 2 or self.emg_uv.shape[1] != 13):
-            raise TrialFileError(f"emg: shape {self.emg_uv.shape}, expected (M, 13)")
-        if self.aus_frames is not None and self.aus_frames.shape[1:] != (4, 1000):
-            raise TrialFileError(f"aus: shape {self.aus_frames.shape}, expected (F, 4, 1000)")
+            _require_integer(f"strides/{side}", stride)
+            if stride.size and not (np.all(stride[:, 0] >= 0) and np.all(stride[:, 1] < n)
+                                    and np.all(stride[:, 0] < stride[:, 1])):
+                raise TrialFileError(f"strides/{side}: (start, end) must satisfy 0 <= start < "
+                                     f"end < {n}")
+        if self.emg_uv is not None:
+            _check_array("emg", self.emg_uv, (None, 13), math.inf, np.number)
+        if self.aus_frames is not None:
+            _check_array("aus", self.aus_frames, (None, 4, 1000), math.inf, np.number)
+
+
+def _check_time(time_s: np.ndarray, rate_hz: float) -> None:
+    if not isinstance(time_s, np.ndarray) or time_s.ndim != 1 or time_s.size == 0:
+        raise TrialFileError(f"time_s: shape {np.shape(time_s)}, expected (N,) with N >= 1")
+    if not np.issubdtype(time_s.dtype, np.floating):
+        raise TrialFileError(f"time_s: dtype {time_s.dtype}, expected floating point")
+    if not np.all(np.isfinite(time_s)):
+        raise TrialFileError("time_s holds non-finite values")
+    steps = np.diff(time_s)
+    if np.any(steps <= 0):
+        raise TrialFileError(f"time_s is not strictly increasing (at sample "
+                             f"{int(np.argmax(steps <= 0)) + 1})")
+    if not (isinstance(rate_hz, (int, float)) and math.isfinite(rate_hz)
+            and 0 < rate_hz <= MAX_SAMPLE_RATE_HZ):
+        raise TrialFileError(f"sample_rate_hz is {rate_hz}, expected 0 < rate <= "
+                             f"{MAX_SAMPLE_RATE_HZ:g}")
+    if steps.size and abs(float(np.median(steps)) * rate_hz - 1.0) > RATE_TOLERANCE:
+        raise TrialFileError(f"sample_rate_hz {rate_hz:g} disagrees with time_s (median step "
+                             f"{float(np.median(steps)):g} s)")
+
+
+def _check_array(name: str, values: np.ndarray, shape: tuple[int | None, ...],
+                 limit: float, kind: type = np.floating) -> None:
+    """Dtype of ``kind``, shape (None: any length), no infinities, |finite values| <= limit."""
+    if not isinstance(values, np.ndarray) or values.ndim != len(shape) or any(
+            want is not None and got != want for got, want in zip(values.shape, shape,
+                                                                  strict=True)):
+        expected = ", ".join("N" if want is None else str(want) for want in shape)
+        raise TrialFileError(f"{name}: shape {np.shape(values)}, expected ({expected})")
+    if not np.issubdtype(values.dtype, kind) or np.issubdtype(values.dtype, np.complexfloating):
+        raise TrialFileError(f"{name}: dtype {values.dtype}, expected {kind.__name__}")
+    if np.any(np.isinf(values)):
+        raise TrialFileError(f"{name}: holds infinite values (NaN marks gaps)")
+    if math.isfinite(limit) and np.nanmax(np.abs(values), initial=0.0) > limit:
+        raise TrialFileError(f"{name}: |value| up to {np.nanmax(np.abs(values)):.3g}, beyond "
+                             f"the plausible {limit:g}")
+
+
+def _require_integer(name: str, values: np.ndarray) -> None:
+    if not np.issubdtype(values.dtype, np.integer):
+        raise TrialFileError(f"{name}: dtype {values.dtype}, expected integers")
+
+
+def _check_events(trial: Trial, n: int) -> None:
+    arrays = {"time_s": trial.event_time_s, "frame": trial.event_frame,
+              "side": trial.event_side, "kind": trial.event_kind}
+    shapes = {np.shape(a) for a in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        raise TrialFileError(f"event arrays must be 1-D of one length, got shapes {shapes}")
+    if not (np.issubdtype(trial.event_time_s.dtype, np.floating)
+            and np.all(np.isfinite(trial.event_time_s))):
+        raise TrialFileError("events/time_s must be finite floating-point seconds")
+    for name in ("frame", "side", "kind"):
+        _require_integer(f"events/{name}", arrays[name])
+    if trial.event_frame.size and not (trial.event_frame.min() >= 0
+                                       and trial.event_frame.max() < n):
+        raise TrialFileError(f"events/frame outside 0..{n - 1}")
+    for name in ("side", "kind"):
+        if not np.all(np.isin(arrays[name], (0, 1))):
+            raise TrialFileError(f"events/{name} must be 0 or 1")
 
 
 def _mode_from_incline(mode: str, incline_deg: float) -> str:
@@ -98,7 +184,10 @@ def write_trial_h5(path: str | Path, trial: Trial) -> Path:
     """Write ``trial`` atomically to ``path`` (parents created) and return the path."""
     trial.validate()
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    # Built in memory and written with plain file I/O: a full disk is then an OSError
+    # (ENOSPC) from write(), never a crash inside the HDF5 library while it closes the file.
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         f.attrs.update({
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "participant": trial.participant, "condition": trial.condition,
@@ -142,6 +231,7 @@ def write_trial_h5(path: str | Path, trial: Trial) -> Path:
                                chunks=(max(1, min(16, len(trial.aus_frames))), 4, 1000))
             aus.attrs["frame_rate_hz"] = AUS_FRAME_RATE_HZ
             aus.attrs["channel_names"] = json.dumps(trial.aus_channel_names or [])
+    write_bytes_atomic(path, buffer.getbuffer())
     return path
 
 
@@ -153,49 +243,77 @@ def _names(attr: object) -> list[str]:
     return [a.decode() if isinstance(a, bytes) else str(a) for a in np.atleast_1d(attr)]
 
 
+def _attr(attrs: Mapping, name: str, kind: type) -> object:
+    """A scalar attribute of the expected kind (str, float, int, bool), or TrialFileError."""
+    value = attrs[name]
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, np.generic):
+        value = value.item()
+    ok = {str: (str,), float: (int, float), int: (int,), bool: (bool, int)}[kind]
+    if not isinstance(value, ok) or (kind in (int, float) and isinstance(value, bool)):
+        raise TrialFileError(f"attribute {name} is {value!r} ({type(value).__name__}), "
+                             f"expected {kind.__name__}")
+    return kind(value)
+
+
 def read_trial_h5(path: str | Path, load_emg: bool = True, load_aus: bool = True) -> Trial:
-    """Read a trial file; raise :class:`TrialFileError` naming the file when it is not one."""
+    """Read and validate a trial file; raise :class:`TrialFileError` naming the file if bad."""
     path = Path(path)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise TrialFileError(f"{path}: not an HDF5 file ({exc})") from None
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise TrialFileError(f"{path}: format attribute is {f.attrs.get('format')!r}, "
-                                 f"expected {FORMAT!r}")
-        if int(f.attrs.get("format_version", -1)) != FORMAT_VERSION:
-            raise TrialFileError(f"{path}: unsupported format_version "
-                                 f"{f.attrs.get('format_version')}")
-        try:
-            kin, kinetics = f["kinematics"], f["kinetics"]
-            angles = {j: kin[f"{j}_angle_rad"][()] for j in JOINTS if f"{j}_angle_rad" in kin}
-            moments = {j: kinetics[f"{j}_moment_nm_per_kg"][()] for j in JOINTS
-                       if f"{j}_moment_nm_per_kg" in kinetics}
-            powers = {j: kinetics[f"{j}_power_w_per_kg"][()] for j in JOINTS
-                      if f"{j}_power_w_per_kg" in kinetics}
-            ev = f["events"]
-            trial = Trial(
-                participant=str(f.attrs["participant"]), condition=str(f.attrs["condition"]),
-                mode=str(f.attrs["mode"]), incline_deg=float(f.attrs["incline_deg"]),
-                speed_m_s=float(f.attrs["speed_m_s"]), trial=int(f.attrs["trial"]),
-                body_mass_kg=float(f.attrs["body_mass_kg"]),
-                synthetic=bool(f.attrs["synthetic"]),
-                time_s=kin["time_s"][()], sample_rate_hz=float(kin.attrs["sample_rate_hz"]),
-                angles_rad=angles, moments_nm_per_kg=moments, powers_w_per_kg=powers or None,
-                event_time_s=ev["time_s"][()], event_frame=ev["frame"][()],
-                event_side=ev["side"][()], event_kind=ev["kind"][()],
-                strides={s: f["strides"][s][()] for s in SIDES if s in f["strides"]},
-                source_files=_names(f.attrs.get("source_files", "[]")),
-            )
-            if load_emg and "emg" in f:
-                trial.emg_uv = f["emg/signals_uv"][()]
-                trial.emg_channel_names = _names(f["emg"].attrs.get("channel_names", "[]"))
-            if load_aus and "aus" in f:
-                trial.aus_frames = f["aus/frames"][()]
-                trial.aus_channel_names = _names(f["aus"].attrs.get("channel_names", "[]"))
-        except KeyError as exc:
-            raise TrialFileError(f"{path}: missing {exc}") from None
+    try:
+        with f:
+            trial = _read_open_file(f, load_emg, load_aus)
+        trial.validate()
+    except TrialFileError as exc:
+        raise TrialFileError(f"{path}: {exc}") from None
+    except KeyError as exc:
+        raise TrialFileError(f"{path}: missing {exc}") from None
+    except (OSError, TypeError, ValueError, AttributeError) as exc:
+        raise TrialFileError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
+    return trial
+
+
+def _read_open_file(f: h5py.File, load_emg: bool, load_aus: bool) -> Trial:
+    if f.attrs.get("format") != FORMAT:
+        raise TrialFileError(f"format attribute is {f.attrs.get('format')!r}, expected "
+                             f"{FORMAT!r}")
+    version = f.attrs.get("format_version")
+    if isinstance(version, np.generic):
+        version = version.item()
+    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
+        raise TrialFileError(f"unsupported format_version {version!r} (this reader knows "
+                             f"integer {FORMAT_VERSION})")
+    kin, kinetics = f["kinematics"], f["kinetics"]
+    angles = {j: kin[f"{j}_angle_rad"][()] for j in JOINTS if f"{j}_angle_rad" in kin}
+    moments = {j: kinetics[f"{j}_moment_nm_per_kg"][()] for j in JOINTS
+               if f"{j}_moment_nm_per_kg" in kinetics}
+    powers = {j: kinetics[f"{j}_power_w_per_kg"][()] for j in JOINTS
+              if f"{j}_power_w_per_kg" in kinetics}
+    ev = f["events"]
+    trial = Trial(
+        participant=_attr(f.attrs, "participant", str),
+        condition=_attr(f.attrs, "condition", str), mode=_attr(f.attrs, "mode", str),
+        incline_deg=_attr(f.attrs, "incline_deg", float),
+        speed_m_s=_attr(f.attrs, "speed_m_s", float), trial=_attr(f.attrs, "trial", int),
+        body_mass_kg=_attr(f.attrs, "body_mass_kg", float),
+        synthetic=_attr(f.attrs, "synthetic", bool),
+        time_s=kin["time_s"][()], sample_rate_hz=_attr(kin.attrs, "sample_rate_hz", float),
+        angles_rad=angles, moments_nm_per_kg=moments, powers_w_per_kg=powers or None,
+        event_time_s=ev["time_s"][()], event_frame=ev["frame"][()],
+        event_side=ev["side"][()], event_kind=ev["kind"][()],
+        strides={s: f["strides"][s][()] for s in SIDES if s in f["strides"]},
+        source_files=_names(f.attrs.get("source_files", "[]")),
+    )
+    if load_emg and "emg" in f:
+        trial.emg_uv = f["emg/signals_uv"][()]
+        trial.emg_channel_names = _names(f["emg"].attrs.get("channel_names", "[]"))
+    if load_aus and "aus" in f:
+        trial.aus_frames = f["aus/frames"][()]
+        trial.aus_channel_names = _names(f["aus"].attrs.get("channel_names", "[]"))
     return trial
 
 
