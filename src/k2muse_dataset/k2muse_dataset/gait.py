@@ -4,11 +4,13 @@ Mirrors the authors' MATLAB pipeline: a stride runs from one heel strike to the 
 of the same side; strides are resampled to a fixed number of points (default 101, 0-100 %
 of the gait cycle) and summarised by mean and SD. Implausible events are rejected and reported,
 never silently kept: doubled heel strikes, strides far from the median stride time (a missing
-event doubles a stride), and strides without exactly one foot off of the same side.
+event doubles a stride), strides without exactly one foot off of the same side, and strides
+that touch a gap (a NaN sample, e.g. Nexus zeros or an artefact span) in a required signal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,11 +30,26 @@ class StrideSegmentation:
     rejected: int = 0
 
 
+def _gap_reason(required: Mapping[str, np.ndarray], side_index: int, start: int,
+                end: int) -> str | None:
+    """Names and sizes of the gaps of ``required`` signals inside samples [start, end]."""
+    gaps = []
+    for name, signal in required.items():
+        missing = int(np.count_nonzero(~np.isfinite(signal[start:end + 1, side_index])))
+        if missing:
+            gaps.append(f"{name} ({missing} samples)")
+        elif end >= signal.shape[0]:
+            gaps.append(f"{name} (ends after the recording)")
+    return f"gap in {', '.join(gaps)}" if gaps else None
+
+
 def segment_strides(frames: np.ndarray, sides: np.ndarray, kinds: np.ndarray, rate_hz: float,
-                    tolerance: float = DEFAULT_STRIDE_TOLERANCE) -> StrideSegmentation:
+                    tolerance: float = DEFAULT_STRIDE_TOLERANCE,
+                    required: Mapping[str, np.ndarray] | None = None) -> StrideSegmentation:
     """Cut strides at heel strikes per side and reject implausible ones.
 
     ``tolerance`` is the accepted relative deviation of a stride time from the side's median.
+    ``required``: signals (N, 2 sides) a stride must have without gap (non-finite sample).
     """
     frames, sides, kinds = (np.asarray(a) for a in (frames, sides, kinds))
     result = StrideSegmentation({})
@@ -63,6 +80,8 @@ def segment_strides(frames: np.ndarray, sides: np.ndarray, kinds: np.ndarray, ra
                               f"{median / rate_hz:.2f} s (missing or wrong event?)")
                 elif n_offs != 1:
                     reason = f"{n_offs} foot-off events inside the stride"
+                elif required:
+                    reason = _gap_reason(required, side_index, int(start), int(end))
                 if reason:
                     result.rejected += 1
                     result.issues.append(f"{side}: stride at {start / rate_hz:.2f} s rejected: "

@@ -224,3 +224,59 @@ def parse_mode_key(mode_key: str) -> tuple[str, int]:
     if not match:
         raise FileNameError(f"not a mode key: {mode_key!r}")
     return normalise_mode(match.group(1)), parse_angle(match.group(2))
+
+
+# --- c3d point labels of model outputs -------------------------------------------------------
+
+MODEL_OUTPUT_KINDS = {"angle": "Angles", "moment": "Moment", "power": "Power", "force": "Force"}
+_MODEL_OUTPUT = re.compile(
+    r"(?P<prefix>.*[^A-Za-z])?(?P<side>[LR])(?P<joint>Hip|Knee|Ankle)"
+    r"(?P<kind>Angles?|Moments?|Powers?|Forces?)(?P<suffix>.*)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ModelOutputLabel:
+    """A c3d point label read as ``<prefix><L|R><Joint><Kind><suffix>``."""
+
+    label: str
+    column: int
+    prefix: str
+    side: int
+    joint: str
+    kind: str
+    suffix: str
+
+    @property
+    def name(self) -> str:
+        """Plug-in Gait name without prefix and suffix, e.g. ``LHipMoment``."""
+        return f"{'LR'[self.side]}{self.joint.capitalize()}{MODEL_OUTPUT_KINDS[self.kind]}"
+
+
+def parse_model_output_label(label: str, column: int = 0) -> ModelOutputLabel | None:
+    """``A22:LHipAngles``, ``LHipAnglesV``, ``RHipMoment_CGM_2.4`` -> parts; None otherwise.
+
+    Any prefix ending in a non-letter (subject ``A22:``, ``Sub1_``) and any suffix are accepted.
+    """
+    match = _MODEL_OUTPUT.fullmatch(label.strip())
+    if match is None:
+        return None
+    kind = next(k for k, word in MODEL_OUTPUT_KINDS.items()
+                if match["kind"].lower().startswith(word.lower().rstrip("s")))
+    return ModelOutputLabel(label=label, column=column, prefix=match["prefix"] or "",
+                            side="LR".index(match["side"].upper()),
+                            joint=match["joint"].lower(), kind=kind, suffix=match["suffix"])
+
+
+def label_preference(candidate: ModelOutputLabel, preferred_suffixes: tuple[str, ...] = (),
+                     has_data: bool = True) -> tuple:
+    """Sort key of candidate labels for one channel: the preference order.
+
+    Labels with data first; then suffixes in ``preferred_suffixes`` order, then the plain label
+    (no suffix), then other suffixes in POINT:LABELS order.
+    """
+    order = [s.lower() for s in preferred_suffixes]
+    if "" not in order:
+        order.append("")
+    suffix = candidate.suffix.lower()
+    rank = order.index(suffix) if suffix in order else len(order)
+    return (not has_data, rank, candidate.column)

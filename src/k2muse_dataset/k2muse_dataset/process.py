@@ -45,8 +45,8 @@ from .trial_h5 import (
     Trial,
     TrialFileError,
     read_trial_h5,
-    write_trial_h5,
 )
+from .trial_notes import write_annotated_trial
 
 TRIAL_RATE_HZ = 100.0
 _DATATYPES = (("Angles", "angles_rad", "Angles", np.degrees),
@@ -121,7 +121,10 @@ def trial_from_sources(key: TrialKey, angles_rad: dict, moments: dict, powers: d
         t_in = t_out
     frames = np.clip(np.rint(events.time_s * TRIAL_RATE_HZ - t_in[0] * TRIAL_RATE_HZ),
                      0, t_in.size - 1).astype(np.int64)
-    segmentation = segment_strides(frames, events.side, events.kind, TRIAL_RATE_HZ, tolerance)
+    required = {f"hip {kind}": series["hip"][:, :, 0]
+                for kind, series in (("angle", angles_rad), ("moment", moments)) if "hip" in series}
+    segmentation = segment_strides(frames, events.side, events.kind, TRIAL_RATE_HZ, tolerance,
+                                   required)
     issues += segmentation.issues
     if aus_frames is not None:
         needed = t_in[-1] * AUS_FRAME_RATE_HZ
@@ -268,7 +271,7 @@ def process_trial(key: TrialKey, sources: TrialSources, out_root: Path,
         row["status"] = "up-to-date"
         return row
     try:
-        c3d = read_c3d(sources.vicon)
+        c3d = read_c3d(sources.vicon, body_mass_kg=masses.get(key.participant))
     except C3DError as exc:
         row.update(status="skipped", output="", reasons=[str(exc)])
         return row
@@ -304,7 +307,7 @@ def process_trial(key: TrialKey, sources: TrialSources, out_root: Path,
     if not any(len(s) for s in trial.strides.values()):
         row["reasons"].append("no accepted stride")
     try:
-        write_trial_h5(output, trial)
+        write_annotated_trial(output, trial, c3d.channels)
     except TrialFileError as exc:  # the sources hold values the trial contract refuses
         row.update(status="skipped", output="", reasons=[*row["reasons"], str(exc)])
     return row

@@ -70,8 +70,8 @@ class Trial:
 
     @property
     def mode_key(self) -> str:
-        """``LG_0``, ``AS_5``, ``DS_10``."""
-        return f"{self.mode}_{abs(round(self.incline_deg))}"
+        """``LG_0``, ``AS_5``, ``DS_10``; the mode alone when the incline is unknown (NaN)."""
+        return _mode_from_incline(self.mode, self.incline_deg)
 
     @property
     def n_samples(self) -> int:
@@ -88,8 +88,8 @@ class Trial:
         n = self.n_samples
         _check_time(self.time_s, self.sample_rate_hz)
         for name, value in (("incline_deg", self.incline_deg), ("speed_m_s", self.speed_m_s)):
-            if not math.isfinite(value):
-                raise TrialFileError(f"{name} is {value}, expected a finite number")
+            if math.isinf(value):  # NaN means "unknown" (imported trials) and is valid
+                raise TrialFileError(f"{name} is {value}, expected a finite number or NaN")
         low, high = BODY_MASS_RANGE_KG
         if not (math.isnan(self.body_mass_kg) or low <= self.body_mass_kg <= high):
             raise TrialFileError(f"body_mass_kg {self.body_mass_kg:g} outside {low:g}..{high:g} "
@@ -177,6 +177,8 @@ def _check_events(trial: Trial, n: int) -> None:
 
 
 def _mode_from_incline(mode: str, incline_deg: float) -> str:
+    if math.isnan(incline_deg):
+        return mode
     return f"{mode}_{abs(round(incline_deg))}"
 
 
