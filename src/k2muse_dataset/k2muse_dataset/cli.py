@@ -43,7 +43,7 @@ def _info(args: argparse.Namespace) -> None:
             return
         files = list(iter_trial_files(path))
         if not files:
-            raise FileNotFoundError(f"{path}: neither a release (SourceData/) nor trial files")
+            raise FileNotFoundError(_folder_problem(path, skipped))
         print(f"{len(files)} trial files under {path}")
         return
     if suffix == ".c3d":
@@ -56,6 +56,8 @@ def _info(args: argparse.Namespace) -> None:
               f"events {dict(sides)}; ignored {len(t.events.ignored)}; joints angles "
               f"{sorted(t.angles_rad)} moments {sorted(t.moments_nm_per_kg)}"
               + ("; SYNTHETIC" if t.synthetic else ""))
+        for note in t.notes:
+            print(f"  {note}")
     elif suffix == ".h5":
         t = read_trial_h5(path, load_emg=False, load_aus=False)
         print(f"{path.name}: {t.participant} {t.condition} {t.mode_key} {t.speed_m_s:g} m/s "
@@ -71,10 +73,49 @@ def _info(args: argparse.Namespace) -> None:
                          "folder)")
 
 
+def _folder_problem(path: Path, skipped: list[dict]) -> str:
+    """What is wrong with a folder that is neither a usable release nor a trials folder."""
+    if (path / "SourceData").is_dir():
+        if skipped:
+            return (f"{path}: no file name under SourceData/ matched the release pattern "
+                    f"({len(skipped)} files skipped, e.g. {skipped[0]['reasons'][0]})")
+        return f"{path}: SourceData/ holds no .c3d, .txt or .mat files"
+    c3d_count = sum(1 for p in path.rglob("*") if p.suffix.lower() == ".c3d")
+    if c3d_count:
+        return (f"{path}: not a release (no SourceData/ folder) and no trial .h5 files; it "
+                f"holds {c3d_count} .c3d files: `k2muse import {path} OUT` reads them under "
+                "any name")
+    return f"{path}: not a release (no SourceData/ folder), no trial .h5 and no .c3d files"
+
+
 def _process(args: argparse.Namespace) -> None:
     result = process_release(args.release, args.out, jobs=args.jobs, n_points=args.points,
                              tolerance=args.tolerance, write_mat=not args.no_mat,
                              mat_streams=args.mat_streams, force=args.force, progress=True)
+    counts = Counter(r["status"] for r in result["rows"])
+    print(f"{dict(counts)}; report: {result['report']}")
+    if not counts["processed"] and not counts["up-to-date"]:
+        skipped = [r for r in result["rows"] if r["status"] != "processed"]
+        if skipped and all(r["reasons"] and r["reasons"][0].startswith("unrecognised file name")
+                           for r in skipped):
+            raise ValueError(f"nothing processed: no file name matched the release pattern "
+                             f"<P>+<Condition>+<Mode>+<Angle>+<Speed>+<Trial>.c3d "
+                             f"({len(skipped)} files skipped; `k2muse import` reads c3d files "
+                             "under any name)")
+        first = next((r["reasons"][0] for r in skipped if r["reasons"]),
+                     "SourceData/ holds no .c3d, .txt or .mat files")
+        raise ValueError(f"nothing processed ({len(skipped)} skipped), e.g. {first}")
+
+
+def _import(args: argparse.Namespace) -> None:
+    from .importer import import_c3d_files
+
+    options = {"participant": args.participant, "condition": args.condition,
+               "mode": args.mode, "incline_deg": args.incline, "speed_m_s": args.speed,
+               "trial": args.trial, "body_mass_kg": args.body_mass}
+    result = import_c3d_files(args.source, args.out, options, args.metadata,
+                              tuple(args.label_suffix), args.tolerance, args.jobs,
+                              progress=True)
     counts = Counter(r["status"] for r in result["rows"])
     print(f"{dict(counts)}; report: {result['report']}")
 
@@ -136,6 +177,30 @@ def build_parser() -> argparse.ArgumentParser:
                       help="copy sEMG/AUS into the processed .mat (USData/EMGData; large)")
     proc.add_argument("--force", action="store_true", help="redo up-to-date trials")
     proc.set_defaults(func=_process)
+
+    imp = sub.add_parser("import", help="Plug-in Gait c3d files under any name (one file or "
+                         "a folder) into trial HDF5 and a report; metadata the file lacks "
+                         "from options or --metadata, else stored as unknown")
+    imp.add_argument("source", help="a .c3d file or a folder searched recursively")
+    imp.add_argument("out", help="output folder (trials/, report.json/.csv)")
+    imp.add_argument("--participant", help="default: the file's SUBJECTS:NAMES, else unknown")
+    imp.add_argument("--condition", help="free name, e.g. Ideal (default unknown)")
+    imp.add_argument("--mode", help="LG, AS or DS (default unknown; LG implies 0°)")
+    imp.add_argument("--incline", type=float, help="incline in degrees (AS +, DS -)")
+    imp.add_argument("--speed", type=float, help="walking speed in m/s (default unknown)")
+    imp.add_argument("--trial", type=int, help="trial number (default unknown)")
+    imp.add_argument("--body-mass", type=float, help="kg, used only when the file has no "
+                     "PROCESSING:Bodymass (default unknown)")
+    imp.add_argument("--metadata", help="sidecar .csv/.yaml with one row per file (column "
+                     "'file' plus any of participant, condition, mode, incline_deg, "
+                     "speed_m_s, trial, body_mass_kg); it wins over the options")
+    imp.add_argument("--label-suffix", action="append", default=[],
+                     help="prefer model outputs with this label suffix (e.g. _CGM_2.4) over "
+                     "the plain label; repeat for an order")
+    imp.add_argument("--tolerance", type=float, default=DEFAULT_STRIDE_TOLERANCE,
+                     help="accepted relative stride-time deviation from the median")
+    imp.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
+    imp.set_defaults(func=_import)
 
     plot = sub.add_parser("plot", help="mean ± SD joint angles/moments per incline and speed")
     plot.add_argument("trials", help="folder of trial .h5 files")

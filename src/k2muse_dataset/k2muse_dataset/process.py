@@ -378,7 +378,8 @@ def process_release(release_root: str | Path, out_root: str | Path, jobs: int | 
     """
     release_root, out_root = Path(release_root), Path(out_root)
     if not (release_root / "SourceData").is_dir():
-        raise FileNotFoundError(f"{release_root}: no SourceData folder (not a K2MUSE release)")
+        raise FileNotFoundError(f"{release_root}: no SourceData folder (not a K2MUSE release; "
+                                "`k2muse import` reads c3d files under any name)")
     if out_root.resolve() == release_root.resolve() or release_root.resolve() in \
             out_root.resolve().parents and (out_root.resolve() / "SourceData").exists():
         raise ValueError(f"{out_root}: output must not overwrite the release")
