@@ -1,19 +1,24 @@
 """Actuator boundary and a simulated Bowden-cable actuator (no ROS).
 
-Hardware boundary: the ``actuator`` node talks to one :class:`ActuatorDriver`. A hardware driver
-implements ``command`` (motor shaft velocity per side, or brake), ``update`` (read the sensors,
-return an :class:`ActuatorReading`) and ``close``; it reports problems through the fault flags
-(:class:`Fault`, the same bits as exo_msgs/ActuatorState) instead of raising. Drivers are found
-by name in the ``exo_control.actuator_drivers`` entry-point group, so a hardware package adds
+Hardware boundary: the ``actuator`` node runs the fast force loop (exo_control.force_loop) in
+its own thread, in the same process as one :class:`ActuatorDriver`: each cycle it calls
+``update`` (read the sensors, return an :class:`ActuatorReading`), computes, and calls
+``command`` (motor shaft velocity per side; ``enabled`` False switches the drives off, zero
+torque, so the cable backdrives them towards slack). ``close`` switches the drives off for good.
+A driver reports problems through the fault flags (:class:`Fault`, the same bits as
+exo_msgs/ActuatorState) instead of raising, and states its transmission in ``geometry`` so the
+node can refuse a loop configured for other hardware. Drivers are found by name in the
+``exo_control.actuator_drivers`` entry-point group, so a hardware package adds
 ``my_driver = my_pkg.driver:MyDriver`` to its setup.py and runs the node with
-``-p driver:=my_driver``. A driver may equally be its own node speaking the same two topics
-(/actuator/motor_command in, /actuator/state out) - that is the topic-level boundary.
+``-p driver:=my_driver``. A drive that times out on its own (no command from the host for a
+while) must switch to zero torque as well, never hold or brake a loaded cable.
 
 Simulated plant, per side (motor side values unless named otherwise):
 
     J * dw/dt = tau_drive - tau_coulomb*sign(w) - b*w - F * r / N
     tau_drive = clamp(K_v * e + K_i * integral(e), +-tau_max)  (the drive's PI velocity loop,
-                                                                e = w_cmd - w; braking = w_cmd 0)
+                                                                e = w_cmd - w; drive off or
+                                                                command timed out: 0)
     spool angle s: within +-backlash/2 of the gear output theta/N; cable tension pulls it
     to the pay-out side of the gap
     stretch  = r * s + sign * arm * (q_hip - q_fit) - slack     (sign +1 for an extension cable:
@@ -23,6 +28,10 @@ Simulated plant, per side (motor side values unless named otherwise):
 so the wearer's hip is a moving load: flexing the hip stretches an extension cable unless the
 motor pays cable out. q_fit is the posture the suit was fitted in: the first hip angle received
 (0 until then), so a stream that starts mid-stride does not yank the cable in one sample.
+A hip angle outside +-``max_hip_angle_rad`` is a broken sensor, not a posture: it is ignored
+and flagged SENSOR. When the host process was descheduled, ``update`` integrates the whole gap
+(up to ``max_gap_s``) with the drive holding its last command until its own timeout and then
+switching off, as a real drive would.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ class Fault(enum.IntFlag):
     SENSOR = 4
     COMMAND_TIMEOUT = 8
     DRIVER = 16
+    INVALID_REFERENCE = 32
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ class ActuatorDriver(abc.ABC):
     @abc.abstractmethod
     def command(self, left_velocity_rad_s: float, right_velocity_rad_s: float, enabled: bool,
                 now_s: float) -> None:
-        """Set motor shaft velocities (rad/s); ``enabled`` False means brake to zero velocity."""
+        """Set motor shaft velocities (rad/s); ``enabled`` False switches the drives off."""
 
     @abc.abstractmethod
     def update(self, now_s: float) -> ActuatorReading:
@@ -86,8 +96,12 @@ class ActuatorDriver(abc.ABC):
                        left_rad_s: float = 0.0, right_rad_s: float = 0.0) -> None:
         """Wearer's hip angles (flexion +); only a simulation uses them, hardware ignores them."""
 
+    @abc.abstractmethod
+    def geometry(self) -> tuple[float, float]:
+        """(gear ratio, spool radius in m) of the hardware, as configured for the driver."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Brake and release the hardware."""
+        """Switch the drives off (zero torque) and release the hardware."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +132,13 @@ class SimulatedActuatorConfig:
                                 1.0, 5000.0)
     fault_velocity_rad_s: float = spec(600.0, "speed above which OVER_VELOCITY is flagged, rad/s",
                                        1.0, 10000.0)
-    command_timeout_s: float = spec(0.05, "brake and flag COMMAND_TIMEOUT after this long"
-                                    " without a motor command, s", 0.002, 1.0)
+    command_timeout_s: float = spec(0.02, "the drive switches off (zero torque) and flags"
+                                    " COMMAND_TIMEOUT after this long without a command, s",
+                                    0.002, 1.0)
+    max_hip_angle_rad: float = spec(2.5, "hip angles beyond +- this are a sensor fault, rad",
+                                    0.5, 3.2)
+    max_gap_s: float = spec(0.5, "longest stall of the host process integrated at once, s",
+                            0.01, 5.0)
     force_noise_n: float = spec(0.0, "standard deviation of force-sensor noise, N", 0.0, 20.0)
     seed: int = spec(0, "noise generator seed", 0, 2**31 - 1)
     substep_s: float = spec(2.5e-4, "integration step, s", 1e-5, 1e-3)
@@ -135,12 +154,16 @@ class SimulatedActuatorConfig:
 
 @dataclass(frozen=True)
 class ActuatorNodeConfig:
-    """Parameters of the actuator node itself (any driver)."""
+    """Parameters of the actuator node itself (any driver); the fast loop's are ForceLoopConfig."""
 
     driver: str = spec("simulated", "actuator driver: 'simulated' or an entry point name in"
                        " exo_control.actuator_drivers")
-    rate_hz: float = spec(1000.0, "driver update and /actuator/state publish rate, Hz",
-                          50.0, 5000.0)
+    state_publish_rate_hz: float = spec(200.0, "/actuator/state and /actuator/motor_command"
+                                        " publish rate, Hz", 1.0, 1000.0)
+    autostart: bool = spec(True, "configure and activate at start-up (else wait for lifecycle"
+                           " transitions)")
+    realtime_priority: int = spec(0, "SCHED_FIFO priority of the fast loop thread, 0 = normal"
+                                  " scheduling (needs CAP_SYS_NICE)", 0, 99)
     joint_names: list = spec(["left_hip_joint", "right_hip_joint"],
                              "JointState names of the left and right hip")
     inject_fault_flags: int = spec(0, "fault bits forced on the simulated actuator (testing)",
@@ -183,7 +206,8 @@ class _SimulatedSide:
             spool = max(gear - half, spool_at_zero)
         self.spool_rad = spool
 
-    def substep(self, velocity_command: float, hip_rad: float, dt: float) -> None:
+    def substep(self, velocity_command: float | None, hip_rad: float, dt: float) -> None:
+        """Advance by ``dt``; ``velocity_command`` None: drive off (zero torque)."""
         cfg = self.cfg
         self._update_spool(hip_rad)
         stretch = self._stretch(self.spool_rad, hip_rad)
@@ -194,12 +218,16 @@ class _SimulatedSide:
                                + cfg.cable_damping_n_s_per_m * stretch_rate)
         else:
             self.force_n = 0.0
-        error = velocity_command - self.motor_rad_s
-        self.drive_integral_nm = clamp(  # clamped: the integral never winds past the torque limit
-            self.drive_integral_nm + cfg.velocity_loop_integral_nm_per_rad * error * dt,
-            -cfg.max_motor_torque_nm, cfg.max_motor_torque_nm)
-        drive = clamp(cfg.velocity_loop_gain_nm_s_per_rad * error + self.drive_integral_nm,
-                      -cfg.max_motor_torque_nm, cfg.max_motor_torque_nm)
+        if velocity_command is None:
+            self.drive_integral_nm = 0.0
+            drive = 0.0
+        else:
+            error = velocity_command - self.motor_rad_s
+            self.drive_integral_nm = clamp(  # the integral never winds past the torque limit
+                self.drive_integral_nm + cfg.velocity_loop_integral_nm_per_rad * error * dt,
+                -cfg.max_motor_torque_nm, cfg.max_motor_torque_nm)
+            drive = clamp(cfg.velocity_loop_gain_nm_s_per_rad * error + self.drive_integral_nm,
+                          -cfg.max_motor_torque_nm, cfg.max_motor_torque_nm)
         load = self.force_n * cfg.cable_m_per_motor_rad
         net = drive - load - cfg.viscous_friction_nm_s_per_rad * self.motor_rad_s
         w = self.motor_rad_s
@@ -226,11 +254,16 @@ class SimulatedBowdenActuator(ActuatorDriver):
         self._command_s: float | None = None
         self._hip: dict[str, tuple[float, float]] = {}  # angle rad, velocity rad/s
         self._hip_set_s = 0.0
+        self._hip_fault = False
         self.injected_faults = Fault.NONE
+
+    def geometry(self) -> tuple[float, float]:
+        """The simulated transmission."""
+        return self.config.gear_ratio, self.config.spool_radius_m
 
     def command(self, left_velocity_rad_s: float, right_velocity_rad_s: float, enabled: bool,
                 now_s: float) -> None:
-        """Take a velocity command; a non-finite one brakes both motors."""
+        """Take a velocity command; a non-finite one switches both drives off."""
         finite = math.isfinite(left_velocity_rad_s) and math.isfinite(right_velocity_rad_s)
         self._command = (left_velocity_rad_s, right_velocity_rad_s) if finite else (0.0, 0.0)
         self._enabled = bool(enabled) and finite
@@ -238,7 +271,11 @@ class SimulatedBowdenActuator(ActuatorDriver):
 
     def set_hip_angles(self, left_rad: float, right_rad: float, left_rad_s: float = 0.0,
                        right_rad_s: float = 0.0) -> None:
-        """Move the cable anchors; a non-finite angle keeps the previous one."""
+        """Move the cable anchors; a non-finite or absurd angle keeps the previous one."""
+        limit = self.config.max_hip_angle_rad
+        self._hip_fault = any(abs(a) > limit for a in (left_rad, right_rad) if math.isfinite(a))
+        if self._hip_fault:
+            return
         for side, angle, rate in (("left", left_rad, left_rad_s),
                                   ("right", right_rad, right_rad_s)):
             if math.isfinite(angle):
@@ -252,25 +289,28 @@ class SimulatedBowdenActuator(ActuatorDriver):
         angle, rate = self._hip.get(side, (self._sides[side].fitted_hip_rad, 0.0))
         return angle + rate * clamp(now_s - self._hip_set_s, 0.0, 0.05)
 
-    def command_timed_out(self, now_s: float) -> bool:
-        """True when the last motor command is older than the timeout (or there was none)."""
-        return self._command_s is None or now_s - self._command_s > self.config.command_timeout_s
+    def _drive_on(self, t: float) -> bool:
+        """Whether the drive is driving at time ``t``: enabled and commanded recently."""
+        return (self._enabled and self._command_s is not None
+                and t - self._command_s <= self.config.command_timeout_s
+                and not self.injected_faults & Fault.DRIVER)
 
     def update(self, now_s: float) -> ActuatorReading:
         """Integrate the plant up to ``now_s`` in substeps and read the sensors."""
         cfg = self.config
         if self._now_s is None:
             self._now_s = now_s
-        elapsed = clamp(now_s - self._now_s, 0.0, 0.02)  # a stalled process does not explode
+        elapsed = clamp(now_s - self._now_s, 0.0, cfg.max_gap_s)
         steps = max(1, math.ceil(elapsed / cfg.substep_s)) if elapsed > 0.0 else 0
-        timed_out = self.command_timed_out(now_s)
-        braking = timed_out or not self._enabled or bool(self.injected_faults & Fault.DRIVER)
+        start = now_s - elapsed
         for i in range(steps):
-            t = self._now_s + (i + 1) * elapsed / steps
+            t = start + (i + 1) * elapsed / steps
+            drive_on = self._drive_on(t)
             for index, (side, sim) in enumerate(self._sides.items()):
-                velocity = 0.0 if braking else self._command[index]
-                sim.substep(velocity, self._hip_angle(side, t), elapsed / steps)
+                sim.substep(self._command[index] if drive_on else None,
+                            self._hip_angle(side, t), elapsed / steps)
         self._now_s = now_s
+        timed_out = self._command_s is None or now_s - self._command_s > cfg.command_timeout_s
         return ActuatorReading(*(self._read(sim, timed_out) for sim in self._sides.values()))
 
     def _read(self, sim: _SimulatedSide, timed_out: bool) -> SideReading:
@@ -278,6 +318,8 @@ class SimulatedBowdenActuator(ActuatorDriver):
         flags = self.injected_faults
         if timed_out:
             flags |= Fault.COMMAND_TIMEOUT
+        if self._hip_fault:
+            flags |= Fault.SENSOR
         if sim.force_n > cfg.fault_force_n:
             flags |= Fault.OVER_FORCE
         if abs(sim.motor_rad_s) > cfg.fault_velocity_rad_s:
@@ -285,7 +327,7 @@ class SimulatedBowdenActuator(ActuatorDriver):
         force = sim.force_n
         if cfg.force_noise_n > 0.0:
             force = max(0.0, force + float(self._rng.normal(0.0, cfg.force_noise_n)))
-        if flags & Fault.SENSOR:
+        if self.injected_faults & Fault.SENSOR:
             force = math.nan  # an injected sensor fault reads as NaN, as a broken load cell would
         return SideReading(force, sim.motor_rad, sim.motor_rad_s, int(flags))
 

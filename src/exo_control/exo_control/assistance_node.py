@@ -16,7 +16,8 @@ from std_msgs.msg import Bool
 from exo_control.assistance import AssistanceConfig, AssistanceProfile, EstimateSample
 from exo_control.common_node import (
     OK,
-    TOPIC_QOS,
+    PUBLISH_QOS,
+    SUBSCRIBE_QOS,
     WARN,
     declare_config,
     diagnostic_status,
@@ -38,13 +39,13 @@ class AssistanceProfileNode(Node):
         watch_live_parameters(self, lambda: self.config, self._apply_config,
                               self._on_rejected_parameter)
         self._publisher = self.create_publisher(AssistanceCommand, "/assistance/command",
-                                                TOPIC_QOS["/assistance/command"])
+                                                PUBLISH_QOS["/assistance/command"])
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics",
-                                                  TOPIC_QOS["/diagnostics"])
+                                                  PUBLISH_QOS["/diagnostics"])
         self.create_subscription(HipMomentEstimate, "/hip_moment/estimate", self._on_estimate,
-                                 TOPIC_QOS["/hip_moment/estimate"])
+                                 SUBSCRIBE_QOS["/hip_moment/estimate"])
         self.create_subscription(Bool, "/assistance/enable", self._on_enable,
-                                 TOPIC_QOS["/assistance/enable"])
+                                 SUBSCRIBE_QOS["/assistance/enable"])
         self.create_timer(1.0 / self.config.rate_hz, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
         self._last = None

@@ -9,11 +9,9 @@ absurd value is rejected with a reason and the node keeps running on the previou
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -22,11 +20,12 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.exceptions import InvalidParameterValueException, ParameterException
-from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from exo_control.params import config_from_mapping, field_default, field_specs
+from k2muse_inference import node_runner
 
 
 def _qos(depth: int, reliable: bool = True, transient_local: bool = False) -> QoSProfile:
@@ -39,16 +38,31 @@ def _qos(depth: int, reliable: bool = True, transient_local: bool = False) -> Qo
     )
 
 
-# docs/architecture.md section 3.
-TOPIC_QOS = {
-    "/joint_states": _qos(100),
-    "/hip_moment/estimate": _qos(100),
+# docs/architecture.md section 3. Publishers offer reliable delivery, so a recorder or a test
+# that asks for every sample gets it.
+PUBLISH_QOS = {
+    "/joint_states": _qos(10),
+    "/hip_moment/estimate": _qos(10),
     "/assistance/command": _qos(10),
     "/assistance/enable": _qos(1, transient_local=True),
+    "/actuator/force_reference": _qos(10),
     "/actuator/motor_command": _qos(10),
     "/actuator/state": _qos(10),
     "/controller/state": _qos(10, reliable=False),
     "/diagnostics": _qos(10),
+}
+
+# The graph's own subscriptions to latest-value streams ask for best effort (so a publisher
+# with qos_profile_sensor_data, as encoder drivers use, is heard as well as a reliable one) and
+# keep only the newest sample, so a backlog never turns into latency.
+LATEST_VALUE_QOS = _qos(1, reliable=False)
+SUBSCRIBE_QOS = {
+    "/joint_states": LATEST_VALUE_QOS,
+    "/hip_moment/estimate": LATEST_VALUE_QOS,
+    "/assistance/command": LATEST_VALUE_QOS,
+    "/assistance/enable": PUBLISH_QOS["/assistance/enable"],
+    "/actuator/force_reference": LATEST_VALUE_QOS,
+    "/actuator/state": LATEST_VALUE_QOS,
 }
 
 
@@ -71,20 +85,58 @@ def _descriptor(name: str, default: Any, fs) -> ParameterDescriptor:
     return descriptor
 
 
-def declare_config(node: Node, config_type: type) -> Any:
-    """Declare one parameter per configuration field and return the validated configuration."""
-    values = {}
+def declare_config(node: Node, config_type: type, prefix: str = "") -> Any:
+    """Declare one parameter per configuration field and return the validated configuration.
+
+    ``prefix`` (e.g. ``"sim."``) keeps two configurations with a field of the same name apart.
+    """
     for name, (field, fs) in field_specs(config_type).items():
         default = field_default(field)
         try:
-            values[name] = node.declare_parameter(name, default,
-                                                  _descriptor(name, default, fs)).value
+            node.declare_parameter(prefix + name, default, _descriptor(name, default, fs))
         except (InvalidParameterValueException, ParameterException) as exc:
-            raise ConfigError(f"{node.get_name()}: parameter {name}: {exc}") from exc
+            raise ConfigError(f"{node.get_name()}: parameter {prefix}{name}: {exc}") from exc
+    return read_config(node, config_type, prefix)
+
+
+def read_config(node: Node, config_type: type, prefix: str = "") -> Any:
+    """The configuration from the node's current (declared) parameter values, validated."""
+    values = {name: node.get_parameter(prefix + name).value
+              for name in field_specs(config_type)}
     try:
         return config_from_mapping(config_type, values)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{node.get_name()}: {exc}") from exc
+
+
+class ManagedNode(LifecycleNode):
+    """A lifecycle node: configure validates, activate starts the work, the rest stops safely.
+
+    Subclasses implement ``on_configure``/``on_activate``/``on_deactivate``/``on_cleanup``/
+    ``on_shutdown`` and ``close`` (what SIGINT runs). With ``autostart`` the node configures
+    and activates itself, so ``ros2 run`` and launch files need no lifecycle manager; a failed
+    transition then ends the process with its reason, like an absurd parameter.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.transition_error: str | None = None
+
+    def refuse(self, reason: str) -> TransitionCallbackReturn:
+        """Log why a transition is refused and return FAILURE."""
+        self.transition_error = reason
+        self.get_logger().error(reason)
+        return TransitionCallbackReturn.FAILURE
+
+    def autostart(self, enabled: bool) -> None:
+        """Configure and activate now when ``enabled``; raise ConfigError if either fails."""
+        if not enabled:
+            self.get_logger().info("waiting for lifecycle transitions (autostart false)")
+            return
+        for transition in (self.trigger_configure, self.trigger_activate):
+            if transition() != TransitionCallbackReturn.SUCCESS:
+                raise ConfigError(self.transition_error
+                                  or f"{self.get_name()}: {transition.__name__} failed")
 
 
 def watch_live_parameters(node: Node, current: Callable[[], Any],
@@ -168,28 +220,13 @@ def stamp_s(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-def run_node(node_class: type, args: list[str] | None = None) -> int:
-    """Create and spin ``node_class``; a bad parameter exits 2 with a one-line reason."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = node_class()
-        rclpy.spin(node)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # SIGINT shut the context down while spin was building its wait set: a clean stop.
-    finally:
-        if node is not None:
-            close = getattr(node, "close", None)
-            if close is not None:
-                close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+def run_node(node_class: type, args: list[str] | None = None, *,
+             user_errors: tuple[type[Exception], ...] = (),
+             until: Callable[[Node], bool] | None = None) -> int:
+    """Run one of this package's nodes with the workspace's shared entry point.
+
+    A bad parameter exits 2 and one of ``user_errors`` (a missing file, say) exits 1, each
+    with a one-line reason instead of a traceback; ``until(node)`` true ends a finite run.
+    """
+    errors = {ConfigError: (2, ""), **{kind: (1, "") for kind in user_errors}}
+    return node_runner.run_node(node_class, args, errors=errors, until=until)

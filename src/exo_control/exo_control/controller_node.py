@@ -1,9 +1,11 @@
-"""ROS 2 node ``admittance_controller``: /assistance/command + /actuator/state -> motor commands.
+"""ROS 2 lifecycle node ``admittance_controller``: assistance command -> cable-force reference.
 
-Subscriptions only cache the latest message (with its monotonic receive time); the control
-cycle runs in a PeriodicLoop thread at ``rate_hz`` (exo_control.loop_timing), publishes
-/actuator/motor_command every cycle and /controller/state at ``state_publish_rate_hz``.
-Loop-period statistics go to /diagnostics once a second.
+The reference level of the controller (exo_control.controller) at ``rate_hz`` (200 Hz by
+default) in a PeriodicLoop thread; the actuator's own fast loop tracks the reference
+(exo_control.force_loop). Subscriptions only cache the latest message with its monotonic
+receive time. Lifecycle: configure validates the parameters, activate starts the loop,
+deactivate/shutdown/SIGINT stop it and send one reference with ``enabled`` false, so the
+actuator releases the cable to slack at once instead of waiting for its reference timeout.
 """
 
 from __future__ import annotations
@@ -12,28 +14,32 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.node import Node
+from rclpy.lifecycle import TransitionCallbackReturn
 
 from exo_control.actuator import ActuatorReading, SideReading
 from exo_control.common_node import (
     ERROR,
     OK,
-    TOPIC_QOS,
+    PUBLISH_QOS,
+    SUBSCRIBE_QOS,
     WARN,
+    ConfigError,
+    ManagedNode,
     declare_config,
     diagnostic_status,
     publish_diagnostics,
+    read_config,
     run_node,
     watch_live_parameters,
 )
 from exo_control.controller import (
-    AdmittanceController,
     ControllerConfig,
     ControllerOutput,
+    ForceReferenceController,
     Watchdog,
 )
 from exo_control.loop_timing import PeriodicLoop
-from exo_msgs.msg import ActuatorState, AssistanceCommand, ControllerState, MotorCommand
+from exo_msgs.msg import ActuatorState, AssistanceCommand, CableForceReference, ControllerState
 
 
 def reading_from_msg(msg: ActuatorState) -> ActuatorReading:
@@ -44,32 +50,74 @@ def reading_from_msg(msg: ActuatorState) -> ActuatorReading:
         for side in ("left", "right")))
 
 
-class AdmittanceControllerNode(Node):
-    """Runs the admittance + PD controller and its watchdog in a soft real-time thread."""
+class AdmittanceControllerNode(ManagedNode):
+    """Runs the force-reference level and its watchdog in a soft real-time thread."""
 
-    def __init__(self, **node_options) -> None:
-        super().__init__("admittance_controller", **node_options)
+    def __init__(self) -> None:
+        super().__init__("admittance_controller")
         self.config: ControllerConfig = declare_config(self, ControllerConfig)
-        self.controller = AdmittanceController(self.config)
+        self.controller = ForceReferenceController(self.config)
+        self.loop: PeriodicLoop | None = None
         self._lock = threading.Lock()
         watch_live_parameters(self, lambda: self.config, self._apply_config)
-        self._motor = self.create_publisher(MotorCommand, "/actuator/motor_command",
-                                            TOPIC_QOS["/actuator/motor_command"])
+        self._reference = self.create_publisher(CableForceReference, "/actuator/force_reference",
+                                                PUBLISH_QOS["/actuator/force_reference"])
         self._state = self.create_publisher(ControllerState, "/controller/state",
-                                            TOPIC_QOS["/controller/state"])
+                                            PUBLISH_QOS["/controller/state"])
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics",
-                                                  TOPIC_QOS["/diagnostics"])
+                                                  PUBLISH_QOS["/diagnostics"])
         self.create_subscription(AssistanceCommand, "/assistance/command", self._on_command,
-                                 TOPIC_QOS["/assistance/command"])
+                                 SUBSCRIBE_QOS["/assistance/command"])
         self.create_subscription(ActuatorState, "/actuator/state", self._on_state,
-                                 TOPIC_QOS["/actuator/state"])
-        self._state_every = max(1, round(self.config.rate_hz / self.config.state_publish_rate_hz))
+                                 SUBSCRIBE_QOS["/actuator/state"])
         self._cycles = 0
         self._last: ControllerOutput | None = None
         self.create_timer(1.0, self._publish_diagnostics)
-        self.loop = PeriodicLoop(1.0 / self.config.rate_hz, self._cycle, name="control")
+        self.autostart(self.config.autostart)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        """Validate the current parameters and build the controller."""
+        try:
+            config = read_config(self, ControllerConfig)
+        except ConfigError as exc:
+            return self.refuse(str(exc))
+        with self._lock:
+            self.config = config
+            self.controller = ForceReferenceController(config)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        """Start the reference loop."""
+        self.loop = PeriodicLoop(1.0 / self.config.rate_hz, self._cycle, name="reference")
         self.loop.start()
-        self.get_logger().info(f"admittance controller at {self.config.rate_hz:g} Hz")
+        self.get_logger().info(f"force reference at {self.config.rate_hz:g} Hz")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        """Stop the loop; the actuator releases to slack."""
+        self.close()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        """Nothing is held beyond the loop, which deactivation stopped."""
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        """Stop as on deactivation."""
+        self.close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def close(self) -> None:
+        """Stop the loop thread, then ask the actuator to release once."""
+        if self.loop is not None:
+            self.loop.stop()
+            self.loop = None
+            if self.context.ok():
+                self._reference.publish(CableForceReference(enabled=False))
+
+    # --- work -----------------------------------------------------------------------------
 
     def _apply_config(self, config: ControllerConfig) -> None:
         with self._lock:
@@ -90,50 +138,45 @@ class AdmittanceControllerNode(Node):
             out = self.controller.step(now_s)
         self._last = out
         stamp = self.get_clock().now().to_msg()
-        command = MotorCommand(enabled=out.motor_enabled,
-                               left_velocity_rad_s=out.left.velocity_command_rad_s,
-                               right_velocity_rad_s=out.right.velocity_command_rad_s)
-        command.header.stamp = stamp
-        self._motor.publish(command)
+        reference = CableForceReference(
+            enabled=out.enabled,
+            left_force_n=out.left.force_reference_n, right_force_n=out.right.force_reference_n,
+            left_force_rate_n_per_s=out.left.force_rate_n_per_s,
+            right_force_rate_n_per_s=out.right.force_rate_n_per_s)
+        reference.header.stamp = stamp
+        self._reference.publish(reference)
         self._cycles += 1
-        if self._cycles % self._state_every == 0:
+        if self._cycles % max(1, round(self.config.rate_hz
+                                       / self.config.state_publish_rate_hz)) == 0:
             state = ControllerState(
-                watchdog=int(out.watchdog), output_scale=out.output_scale,
+                watchdog=int(out.watchdog), enabled=out.enabled, output_scale=out.output_scale,
                 left_force_reference_n=out.left.force_reference_n,
                 right_force_reference_n=out.right.force_reference_n,
                 left_force_error_n=out.left.force_error_n,
                 right_force_error_n=out.right.force_error_n,
-                left_velocity_command_rad_s=out.left.velocity_command_rad_s,
-                right_velocity_command_rad_s=out.right.velocity_command_rad_s,
-                loop_period_s=out.dt_s)
+                loop_period_s=out.period_s)
             state.header.stamp = stamp
             self._state.publish(state)
 
     def _publish_diagnostics(self) -> None:
-        if self.loop.error is not None:
-            self.get_logger().fatal(f"control loop stopped: {self.loop.error!r}")
-            raise self.loop.error
-        out = self._last
-        stats = self.loop.stats.summary()
+        loop, out = self.loop, self._last
+        if loop is not None and loop.error is not None:
+            self.get_logger().fatal(f"reference loop stopped: {loop.error!r}")
+            raise loop.error
         if out is None:
             return
         level = OK if out.watchdog == Watchdog.OK else (
             WARN if out.watchdog == Watchdog.STALE_COMMAND else ERROR)
+        stats = loop.stats.summary() if loop is not None else {}
         publish_diagnostics(self, self._diagnostics, [diagnostic_status(
             "exo_control: admittance_controller", "controller", level,
             f"watchdog {out.watchdog.name}",
             {"watchdog": out.watchdog.name, "output_scale": out.output_scale,
-             "motor_enabled": out.motor_enabled, **stats})])
+             "enabled": out.enabled, "active": loop is not None, **stats})])
 
     def watchdog_name(self) -> str:
         """Watchdog verdict of the latest cycle ("none" before the first)."""
         return self._last.watchdog.name if self._last else "none"
-
-    def close(self) -> None:
-        """Stop the control thread, then command a brake once."""
-        self.loop.stop()
-        if self.context.ok():
-            self._motor.publish(MotorCommand(enabled=False))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ cycle starts and how long its work takes, the figures bench/bench_controller.py 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ class LoopStats:
         """Forget every cycle recorded so far (e.g. after a warm-up)."""
         self._count = 0
         self.overruns = 0  # cycles whose work ended after the next deadline
+        self.missed_deadlines = 0  # deadlines skipped because a cycle started or ended late
+        self.max_period_s = 0.0
         self._last_start: float | None = None
 
     def record(self, start_s: float, end_s: float, deadline_s: float) -> None:
@@ -37,6 +40,7 @@ class LoopStats:
             self._periods[i] = start_s - self._last_start
             self._work[i] = end_s - start_s
             self._count += 1
+            self.max_period_s = max(self.max_period_s, start_s - self._last_start)
         self._last_start = start_s
         if end_s > deadline_s + self.nominal_period_s:
             self.overruns += 1
@@ -45,7 +49,8 @@ class LoopStats:
         """Mean period and rate, p99/max jitter (|period - nominal|), work time, overruns."""
         n = min(self._count, self._periods.size)
         if n == 0:
-            return {"cycles": 0, "overruns": self.overruns}
+            return {"cycles": 0, "overruns": self.overruns,
+                    "missed_deadlines": self.missed_deadlines}
         periods = self._periods[:n]
         jitter = np.abs(periods - self.nominal_period_s)
         work = self._work[:n]
@@ -57,9 +62,11 @@ class LoopStats:
             "std_period_s": float(periods.std()),
             "p99_jitter_s": float(np.percentile(jitter, 99)),
             "max_jitter_s": float(jitter.max()),
+            "max_period_s": float(self.max_period_s),
             "mean_work_s": float(work.mean()),
             "p99_work_s": float(np.percentile(work, 99)),
             "overruns": int(self.overruns),
+            "missed_deadlines": int(self.missed_deadlines),
         }
 
 
@@ -67,7 +74,7 @@ class PeriodicLoop:
     """Calls ``cycle(now_s)`` every ``period_s`` in a daemon thread until ``stop()``."""
 
     def __init__(self, period_s: float, cycle: Callable[[float], None], name: str = "loop",
-                 spin_s: float = 0.0) -> None:
+                 spin_s: float = 0.0, realtime_priority: int = 0) -> None:
         if period_s <= 0.0:
             raise ValueError(f"period must be > 0 s, got {period_s}")
         self.period_s = period_s
@@ -77,6 +84,8 @@ class PeriodicLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.error: BaseException | None = None
+        self.realtime_priority = realtime_priority  # SCHED_FIFO priority; 0: normal scheduling
+        self.priority_error: str | None = None  # why the priority could not be set
 
     def start(self) -> None:
         """Start the thread."""
@@ -88,7 +97,17 @@ class PeriodicLoop:
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
+    def _set_priority(self) -> None:
+        """Run this thread under SCHED_FIFO when asked (needs CAP_SYS_NICE or root)."""
+        if self.realtime_priority <= 0:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+        except (OSError, AttributeError) as exc:
+            self.priority_error = str(exc)
+
     def _run(self) -> None:
+        self._set_priority()
         deadline = time.monotonic() + self.period_s
         while not self._stop.is_set():
             remaining = deadline - time.monotonic()
@@ -106,4 +125,6 @@ class PeriodicLoop:
             self.stats.record(start, end, deadline)
             deadline += self.period_s
             if end > deadline:  # late: skip the missed deadlines instead of bursting to catch up
-                deadline += self.period_s * int((end - deadline) / self.period_s + 1.0)
+                missed = int((end - deadline) / self.period_s + 1.0)
+                self.stats.missed_deadlines += missed
+                deadline += self.period_s * missed
