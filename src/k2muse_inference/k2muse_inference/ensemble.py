@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from k2muse_inference.backends import Backend
+from k2muse_inference.backends import Backend, StreamingBackend
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,78 @@ def average_members(outputs: np.ndarray, max_abs_moment_nm_per_kg: float) -> tup
     return np.where(valid, means, 0.0), valid
 
 
-class Ensemble:
-    """Runs the backend on a batch of windows and averages the per-mode outputs."""
+class StreamCache:
+    """Model histories of recent windows, found again by the window that continues them.
 
-    def __init__(self, backend: Backend, max_abs_moment_nm_per_kg: float = 5.0):
+    A window continues a stream when its first W-1 samples are, bit for bit, the previous
+    window's last W-1: then the model input is that window shifted by one sample, and since
+    the receptive field fits in the window, stepping the carried history by the newest sample
+    gives the windowed estimate. Anything else (a gap, a restart, a skipped sample, another
+    leg or grid phase without its own stream) finds nothing and is primed from its window.
+    """
+
+    def __init__(self, capacity: int = 8):
+        self.capacity = capacity
+        self._states: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
+
+    def find(self, window: np.ndarray) -> list[np.ndarray] | None:
+        """States of the stream this (channel, time) window continues, or None."""
+        return self._states.get(window[:, :-1].tobytes())
+
+    def keep(self, window: np.ndarray, states: list[np.ndarray]) -> None:
+        """Remember the states after ``window``; the oldest stream goes beyond capacity."""
+        key = window[:, 1:].tobytes()
+        self._states[key] = states
+        self._states.move_to_end(key)
+        while len(self._states) > self.capacity:
+            self._states.popitem(last=False)
+
+
+class Ensemble:
+    """Runs the backend on a batch of windows and averages the per-mode outputs.
+
+    With a streaming backend, a window that continues an earlier one costs one model step
+    (``steps`` counts them); any other is primed from its whole window (``primes``).
+    """
+
+    def __init__(self, backend: Backend, max_abs_moment_nm_per_kg: float = 5.0,
+                 stream_capacity: int = 8):
         self.backend = backend
         self.max_abs_moment_nm_per_kg = max_abs_moment_nm_per_kg
+        streaming = callable(getattr(backend, "step", None))
+        self._streams = StreamCache(stream_capacity) if streaming else None
+        self.steps = 0
+        self.primes = 0
 
     def __call__(self, batch: np.ndarray) -> EnsembleOutput:
         """Average estimate for each (channel, time) window of ``batch``; latency is wall time."""
         start = time.perf_counter()
-        outputs = self.backend.predict(np.ascontiguousarray(batch, dtype=np.float32))
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if self._streams is None:
+            outputs = self.backend.predict(batch)
+        else:
+            outputs = self._stream(self.backend, self._streams, batch)
         latency_s = time.perf_counter() - start
         moments, valid = average_members(outputs, self.max_abs_moment_nm_per_kg)
         return EnsembleOutput(moments, valid, latency_s)
+
+    def _stream(self, backend: StreamingBackend, streams: StreamCache,
+                batch: np.ndarray) -> np.ndarray:
+        found = [streams.find(window) for window in batch]
+        stepped = [row for row, states in enumerate(found) if states is not None]
+        primed = [row for row, states in enumerate(found) if states is None]
+        parts = []
+        if stepped:
+            states = found[stepped[0]] if len(stepped) == 1 else [
+                np.concatenate(layer) for layer in zip(*(found[r] for r in stepped), strict=True)]
+            parts.append((stepped, *backend.step(batch[stepped, :, -1:], states)))
+            self.steps += len(stepped)
+        if primed:
+            parts.append((primed, *backend.prime(batch[primed])))
+            self.primes += len(primed)
+        outputs = np.empty((parts[0][1].shape[0], len(batch)))
+        for rows, moments, states in parts:
+            outputs[:, rows] = moments
+            for index, row in enumerate(rows):
+                streams.keep(batch[row], [layer[index:index + 1] for layer in states])
+        return outputs
