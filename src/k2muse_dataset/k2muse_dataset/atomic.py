@@ -17,8 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-_LEFTOVER_FILE = re.compile(r"^\..+\.(\d+)-[^.]*\.part$")
-_LEFTOVER_FOLDER = re.compile(r"^\..+\.(?:staging|old)-(\d+)(?:-.*)?$")
+_LEFTOVER = re.compile(r"^\..+\.(?:(\d+)-[^.]*\.part|(?:staging|old)-(\d+)(?:-.*)?)$")
 
 
 def part_prefix(target: Path) -> str:
@@ -85,9 +84,8 @@ def sweep_leftovers(folder: str | Path, recursive: bool = False) -> list[Path]:
     candidates = folder.rglob(".*") if recursive else folder.glob(".*")
     removed = []
     for path in sorted(candidates):
-        match = (_LEFTOVER_FILE.match(path.name) if path.is_file()
-                 else _LEFTOVER_FOLDER.match(path.name) if path.is_dir() else None)
-        if match is None or _process_alive(int(match[1])):
+        match = _LEFTOVER.match(path.name)
+        if match is None or _process_alive(int(match[1] or match[2])):
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from .atomic import staging_prefix, sweep_leftovers
 from .trial_h5 import JOINTS, SIDES, Trial
 
 GAIT_EVENT_TYPE = "exo_msgs/msg/GaitEvent"
@@ -54,8 +56,19 @@ def joint_names(prefixes: tuple[str, ...] = SIDES) -> list[str]:
 
 def export_trial_bag(trial: Trial, bag_path: str | Path, start_time_ns: int = DEFAULT_START_NS,
                      overwrite: bool = False) -> Path:
-    """Write ``trial`` to a new MCAP bag folder; refuse to replace an existing one by default."""
+    """Write ``trial`` to a new MCAP bag folder; refuse to replace an existing one by default.
+
+    The trial is checked against the trial contract first, and the bag is written into a
+    temporary folder that is renamed only when complete.
+    """
     bag_path = Path(bag_path)
+    trial.validate()
+    times = np.concatenate([trial.time_s[[0, -1]], trial.event_time_s])
+    first_ns = start_time_ns + round(float(times.min()) * 1e9)
+    last_ns = start_time_ns + round(float(times.max()) * 1e9)
+    if first_ns < 0 or last_ns >= (1 << 31) * 1_000_000_000:
+        raise BagExportError(f"{bag_path}: stamps {first_ns}..{last_ns} ns do not fit a ROS "
+                             "time (0 .. 2**31 s); choose another start time")
     if bag_path.exists():
         if not overwrite:
             raise BagExportError(f"{bag_path}: already exists (use overwrite)")
@@ -78,9 +91,10 @@ def export_trial_bag(trial: Trial, bag_path: str | Path, start_time_ns: int = DE
         return header_t(stamp=stamp_t(sec=t_ns // 1_000_000_000, nanosec=t_ns % 1_000_000_000),
                         frame_id=frame)
 
-    tmp = bag_path.with_name(f".{bag_path.name}.part")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    bag_path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_leftovers(bag_path.parent)
+    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(bag_path), dir=bag_path.parent))
+    tmp = staging / "bag"  # the Writer creates it (it refuses an existing folder)
     try:
         with Writer(tmp, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
             js_conn = writer.add_connection("/joint_states", joint_state.__msgtype__,
@@ -98,6 +112,5 @@ def export_trial_bag(trial: Trial, bag_path: str | Path, start_time_ns: int = DE
                 writer.write(ev_conn, t_ns, typestore.serialize_cdr(msg, GAIT_EVENT_TYPE))
         os.replace(tmp, bag_path)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        shutil.rmtree(staging, ignore_errors=True)
     return bag_path

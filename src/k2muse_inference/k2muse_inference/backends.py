@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from k2muse_learning.artifacts import ArtifactError, load_weights, model_file
+
+from k2muse_inference.model_folder import (
+    ArtifactError,
+    check_onnx_input,
+    check_recorded_facts,
+    model_file,
+)
 
 BACKEND_NAMES = ("tensorrt", "onnxruntime", "pytorch")
 
@@ -103,12 +109,7 @@ class OnnxRuntimeBackend:
         session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.files = paths
-        self._sessions = [
-            ort.InferenceSession(str(path), session_options, providers=["CPUExecutionProvider"])
-            for path in paths
-        ]
-        for path, session in zip(paths, self._sessions, strict=True):
-            _check_onnx_input(path, session, ensemble)
+        self._sessions = [_onnx_session(ort, path, session_options, ensemble) for path in paths]
         self._input_name = ensemble.input_name
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -117,18 +118,22 @@ class OnnxRuntimeBackend:
         return _check_output(np.stack(outputs), len(self._sessions), len(batch), self.name)
 
 
-def _check_onnx_input(path: Path, session, ensemble: EnsembleFiles) -> None:
-    """The ONNX graph must take (batch, channels, window) under the manifest's tensor name."""
+def _onnx_session(ort, path: Path, options, ensemble: EnsembleFiles):
+    """Open one ONNX file; it must be ONNX, take the manifest's tensor and carry its facts."""
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own unrelated types
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ModelMismatch(f"{path}: not a loadable ONNX model ({reason})") from None
     inputs = session.get_inputs()
-    if len(inputs) != 1 or inputs[0].name != ensemble.input_name:
-        names = [i.name for i in inputs]
-        raise ModelMismatch(f"{path}: inputs {names}, manifest says [{ensemble.input_name!r}]")
-    shape = inputs[0].shape
-    expected = (ensemble.channels, ensemble.window_length)
-    if len(shape) != 3 or tuple(shape[1:]) != expected:
-        raise ModelMismatch(
-            f"{path}: input shape {shape}, manifest says (batch, {expected[0]}, {expected[1]})"
-        )
+    try:
+        check_onnx_input(path, ensemble.manifest, [i.name for i in inputs],
+                         inputs[0].shape if inputs else [])
+        check_recorded_facts(path, ensemble.manifest,
+                             session.get_modelmeta().custom_metadata_map)
+    except ArtifactError as error:
+        raise ModelMismatch(str(error)) from None
+    return session
 
 
 class PyTorchBackend:
@@ -137,13 +142,18 @@ class PyTorchBackend:
     name = "pytorch"
 
     def __init__(self, ensemble: EnsembleFiles, options: BackendOptions):
-        import torch
+        try:
+            import torch
+            from k2muse_learning.artifacts import load_weights
+        except ImportError as error:
+            raise BackendUnavailable(f"torch or k2muse_learning missing ({error})") from error
 
         paths = ensemble.paths("torch")
         torch.set_num_threads(options.torch_threads)
         self._torch = torch
         try:
-            self._modules = [load_weights(p, ensemble.manifest["architecture"]) for p in paths]
+            self._modules = [load_weights(p, ensemble.manifest["architecture"], ensemble.manifest)
+                             for p in paths]
         except ArtifactError as error:
             raise ModelMismatch(str(error)) from error
         self.files = paths

@@ -51,22 +51,28 @@ class HipMomentEstimator:
         ensemble: Ensemble,
         stale_timeout_s: float = 0.1,
         max_input_age_s: float = 0.5,
+        max_stamp_lead_s: float = 0.1,
     ):
+        if not max_stamp_lead_s > 0.0:
+            raise ValueError(f"max_stamp_lead_s must be positive, got {max_stamp_lead_s}")
         self.spec = spec
         self.features = features
         self.ensemble = ensemble
         self.stale_timeout_s = stale_timeout_s
         self.max_input_age_s = max_input_age_s
+        self.max_stamp_lead_s = max_stamp_lead_s
         self.legs = [LegHistory(spec) for _ in SIDES]
         self.latency = LatencyStats()
         self.input_rate = RateMeter()
         self.estimate_rate = RateMeter()
         self.published = 0
         self.old_stamps = 0
+        self.future_stamps = 0
         self.rejected_outputs = 0
         self._last_input_ns: int | None = None
         self._last_estimate_valid = (False, False)
         self._old_input_age_s: float | None = None  # set while arriving stamps are too old
+        self._future_lead_s: float | None = None  # set while arriving stamps are in the future
 
     def on_sample(
         self, stamp_ns: int, angles_rad: tuple[float | None, float | None], received_ns: int
@@ -74,6 +80,9 @@ class HipMomentEstimator:
         """Take one sample per leg (None where the message lacked that leg); maybe estimate.
 
         ``received_ns`` is the clock reading on arrival, on the same time base as the stamps.
+        Stamps are bounded against it both ways: older than ``max_input_age_s`` or more than
+        ``max_stamp_lead_s`` ahead, the sample is dropped and counted, and never enters a
+        window (one far-future stamp would otherwise make every later sample out of order).
         Returns None when no leg has a complete, trustworthy window for this stamp.
         """
         self._last_input_ns = received_ns
@@ -84,7 +93,11 @@ class HipMomentEstimator:
             self._old_input_age_s = age_s
             self._last_estimate_valid = (False, False)
             return None
-        self._old_input_age_s = None
+        if -age_s > self.max_stamp_lead_s:
+            self.future_stamps += 1
+            self._future_lead_s = -age_s
+            return None
+        self._old_input_age_s = self._future_lead_s = None
 
         rows, ready = [], []
         for side, (leg, angle) in enumerate(zip(self.legs, angles_rad, strict=True)):
@@ -142,6 +155,7 @@ class HipMomentEstimator:
             "estimates_published": str(self.published),
             "stale_timeout_s": f"{self.stale_timeout_s:g}",
             "old_stamps_dropped": str(self.old_stamps),
+            "future_stamps_dropped": str(self.future_stamps),
             "rejected_model_outputs": str(self.rejected_outputs),
         }
         summary = self.latency.summary()
@@ -169,6 +183,10 @@ class HipMomentEstimator:
         if self._old_input_age_s is not None:
             return Health(ERROR, f"stale input: joint state stamps {self._old_input_age_s:.2f} s "
                                  f"old (max_input_age_s {self.max_input_age_s:g})", values)
+        if self._future_lead_s is not None:
+            return Health(ERROR, f"bad input: joint state stamps {self._future_lead_s:.2f} s in "
+                                 f"the future (max_stamp_lead_s {self.max_stamp_lead_s:g})",
+                          values)
         states = [values[f"{name}_state"] for name in SIDES]
         if all(state == "valid" for state in states):
             return Health(OK, "estimating both legs", values)

@@ -11,7 +11,6 @@ import sys
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from k2muse_learning.artifacts import ArtifactError
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import (
     InvalidParameterTypeException,
@@ -41,6 +40,7 @@ from k2muse_inference.model import (
     ModelSpec,
     load_model_spec,
 )
+from k2muse_inference.model_folder import ArtifactError
 from k2muse_inference.window import WindowSpec
 
 NODE_NAME = "hip_moment_estimator"
@@ -101,6 +101,8 @@ PARAMETERS = {
     "stale_timeout_s": (0.1, _float("input silent longer than this is stale, s", 0.005, 10.0)),
     "max_input_age_s": (0.5, _float(
         "drop samples whose stamp is older than this on arrival, s (0: no check)", 0.0, 60.0)),
+    "max_stamp_lead_s": (0.1, _float(
+        "drop samples stamped further than this ahead of the receive clock, s", 0.001, 60.0)),
     "diagnostics_period_s": (1.0, _float("period of /diagnostics messages, s", 0.05, 60.0)),
 }
 
@@ -179,6 +181,7 @@ class HipMomentEstimatorNode(Node):
             Ensemble(selection.backend, self._param("max_abs_moment_nm_per_kg")),
             stale_timeout_s=self._param("stale_timeout_s"),
             max_input_age_s=self._param("max_input_age_s"),
+            max_stamp_lead_s=self._param("max_stamp_lead_s"),
         )
         return estimator, spec, selection.backend.name
 

@@ -1,7 +1,7 @@
 """What the node takes from a model folder's manifest, and the checks that refuse a mismatch.
 
-The manifest (``docs/architecture.md`` section 2) is read and verified (format, version,
-structure, sha256) by ``k2muse_learning.artifacts.load_manifest``; this module checks what the
+The manifest (``docs/architecture.md`` section 2) is read and verified (schema, paths,
+sha256) by ``model_folder.verify_folder``, without torch; this module checks what the
 node depends on - sample rate, window length, input channels, tensor layout - against what
 the node can compute and what the deployment configuration pinned, and turns it into the
 pieces the node runs on: a window geometry, a feature builder and the ensemble's files.
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from k2muse_learning.artifacts import load_manifest
 
 from k2muse_inference.backends import EnsembleFiles
+from k2muse_inference.model_folder import verify_folder
 
 # Input channels this node can compute from a hip angle stream, with their units.
 SUPPORTED_INPUTS = {"hip_angle": "rad", "hip_velocity": "rad/s"}
@@ -51,13 +51,13 @@ class ModelSpec:
 
 
 def load_model_spec(folder: str | Path, expected: Expectations) -> ModelSpec:
-    """Verify a model folder (``load_manifest``: format, sha256) and check it fits the node.
+    """Verify a model folder (``verify_folder``: schema, sha256) and check it fits the node.
 
     Raises ``ArtifactError`` for a broken folder and ``ManifestMismatch`` for one that is
     intact but not what this node or its configuration expects.
     """
     folder = Path(folder)
-    return model_spec(folder, load_manifest(folder), expected)
+    return model_spec(folder, verify_folder(folder), expected)
 
 
 def model_spec(folder: Path, manifest: Mapping[str, Any], expected: Expectations) -> ModelSpec:

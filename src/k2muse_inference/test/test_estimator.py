@@ -136,3 +136,29 @@ def test_rejected_model_output_is_never_published(make_estimator, trial_hip_angl
     assert all(r is None for r in run(estimator, angles[:150], 100.0))
     assert estimator.rejected_outputs == 2 * 50
     assert estimator.leg_state(0) == "invalid: model output rejected"
+
+
+def test_future_stamp_is_dropped_counted_and_estimation_recovers(make_estimator,
+                                                                  trial_hip_angles):
+    _, angles = trial_hip_angles
+    estimator = make_estimator(max_stamp_lead_s=0.1)
+    results = run(estimator, angles[:150], 100.0)
+    assert results[-1].valid == (True, True)
+    last = T0_NS + 149 * 10_000_000
+    arrival = last + 10_300_000
+    hour_ahead = last + 3600 * NS_PER_S
+    assert estimator.on_sample(hour_ahead, tuple(angles[150]), arrival) is None
+    assert estimator.future_stamps == 1
+    health = estimator.health(arrival)
+    assert health.level == ERROR and "3599.99 s in the future" in health.message
+    assert health.values["future_stamps_dropped"] == "1"
+    # The very next sample on the normal clock is estimated again, and so is the rest.
+    later = run(estimator, angles[151:250], 100.0, t0_ns=last + 20_000_000)
+    assert all(r is not None and r.valid == (True, True) for r in later)
+    assert estimator.health(last + 100 * 10_000_000).level == OK
+    # Up to the tolerance ahead is clock skew, not a fault.
+    skewed = last + 101 * 10_000_000
+    assert estimator.on_sample(skewed, tuple(angles[250]), skewed - 50_000_000) is not None
+    assert estimator.future_stamps == 1
+    with pytest.raises(ValueError, match="max_stamp_lead_s"):
+        make_estimator(max_stamp_lead_s=0.0)

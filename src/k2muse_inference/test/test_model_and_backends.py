@@ -16,7 +16,7 @@ from k2muse_inference.backends import (
     select_backend,
 )
 from k2muse_inference.model import Expectations, ManifestMismatch, load_model_spec
-from k2muse_learning.artifacts import ArtifactError
+from k2muse_inference.model_folder import ArtifactError
 from k2muse_learning.tcn_demo import gait_like_windows
 
 
@@ -54,16 +54,16 @@ def _copy_with_manifest(model_folder, tmp_path, **changes):
 
 
 def test_manifest_window_that_contradicts_the_onnx_files_refuses(model_folder, tmp_path):
-    folder = _copy_with_manifest(model_folder, tmp_path, window_length=80)
+    folder = _copy_with_manifest(model_folder, tmp_path, window_length=120)
     spec = load_model_spec(folder, Expectations())
-    with pytest.raises(ModelMismatch, match="input shape .*manifest says \\(batch, 2, 80\\)"):
-        select_backend("auto", spec.ensemble, BackendOptions())
+    with pytest.raises(ModelMismatch, match="input shape .*manifest says \\(batch, 2, 120\\)"):
+        select_backend("onnxruntime", spec.ensemble, BackendOptions(), order=["onnxruntime"])
 
 
 def test_unknown_input_channel_refuses(model_folder, tmp_path):
     inputs = [{"name": "hip_angle", "unit": "deg"}, {"name": "hip_velocity", "unit": "rad/s"}]
     folder = _copy_with_manifest(model_folder, tmp_path, inputs=inputs)
-    with pytest.raises(ArtifactError, match="inputs must list known channels"):
+    with pytest.raises(ArtifactError, match="inputs must list distinct known channels"):
         load_model_spec(folder, Expectations())
 
 
@@ -99,13 +99,13 @@ def test_onnx_variant_follows_the_option(spec):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None,
                     reason="TensorRT is installed: the fallback path is not taken here")
-def test_auto_falls_back_from_tensorrt_to_onnxruntime(spec):
+def test_requested_tensorrt_falls_back_to_onnxruntime(spec):
     with pytest.raises(BackendUnavailable, match="tensorrt Python module is not installed"):
         TensorRTBackend(spec.ensemble, BackendOptions())
-    selection = select_backend("auto", spec.ensemble, BackendOptions())
-    assert selection.backend.name == "onnxruntime"
+    selection = select_backend("tensorrt", spec.ensemble, BackendOptions())
+    assert selection.backend.name == "onnxruntime_streaming"
     assert "skipped tensorrt: the tensorrt Python module is not installed" in (
-        selection.describe("auto"))
+        selection.describe("tensorrt"))
 
 
 @pytest.mark.gpu

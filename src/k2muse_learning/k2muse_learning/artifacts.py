@@ -2,13 +2,16 @@
 
 A folder holds one model per walking mode (mode_key), each as safetensors weights, ONNX
 (dynamic and fixed batch 1), simplified ONNX and, where TensorRT is available, an engine,
-plus manifest.json listing the sha256 of every file. Readers must call load_manifest, which
-refuses a folder whose format, version, structure or any checksum does not match.
+plus manifest.json listing the sha256 of every file. The read-side contract (schema, paths,
+checksums) lives in the torch-free ``k2muse_inference.model_folder``; ``load_manifest`` here
+adds what needs the training stack: the architecture rebuilt as a ``TCNConfig`` and every ONNX
+and safetensors file opened and compared with the manifest. The writer records the manifest's
+inputs, sample rate and window inside every model file, so a manifest edit that keeps the
+checksums is still caught.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,29 +19,38 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
+import onnx
+from k2muse_dataset.atomic import staging_prefix, sweep_leftovers
+from k2muse_inference.model_folder import (
+    FORMAT_VERSION,
+    INPUT_UNITS,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    ArtifactError,
+    check_onnx_input,
+    check_recorded_facts,
+    model_file,
+    recorded_facts,
+    resolve_file,
+    sha256_of,
+    verify_folder,
+)
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from k2muse_learning import export
 from k2muse_learning.tcn import HipMomentTCN, TCNConfig, build_tcn
 
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "k2muse-tcn-ensemble"
-FORMAT_VERSION = 1
-INPUT_UNITS = {"hip_angle": "rad", "hip_velocity": "rad/s"}
 INPUT_DESCRIPTIONS = {
     "hip_angle": "sagittal hip angle, flexion +",
     "hip_velocity": "backward difference of hip_angle times sample_rate_hz",
 }
 OUTPUT_UNIT = "N*m/kg"
-
-
-class ArtifactError(RuntimeError):
-    """A model folder is missing, corrupt or does not match what the reader expects."""
+ONNX_KINDS = ("onnx", "onnx_b1", "onnx_sim")
 
 
 @dataclass
@@ -51,25 +63,28 @@ class TrainedModel:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def save_weights(model: HipMomentTCN, path: Path, mode_key: str,
+                 facts: Mapping[str, str] | None = None) -> None:
+    """Save the state dict (normalisation buffers included) as safetensors.
 
-
-def save_weights(model: HipMomentTCN, path: Path, mode_key: str) -> None:
-    """Save the state dict (normalisation buffers included) as safetensors."""
+    ``facts`` (``model_folder.recorded_facts``) are stored in the metadata next to the
+    architecture.
+    """
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"mode_key": mode_key, "architecture": json.dumps(model.config.to_dict())}
+    metadata = {"mode_key": mode_key, "architecture": json.dumps(model.config.to_dict()),
+                **(facts or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
 
 
-def load_weights(path: str | os.PathLike, config: TCNConfig | Mapping[str, Any]) -> HipMomentTCN:
-    """Rebuild the module from config and load safetensors weights (no pickle); eval mode."""
+def load_weights(path: str | os.PathLike, config: TCNConfig | Mapping[str, Any],
+                 manifest: Mapping[str, Any] | None = None) -> HipMomentTCN:
+    """Rebuild the module from config and load safetensors weights (no pickle); eval mode.
+
+    With ``manifest``, the facts recorded in the weights' metadata must agree with it.
+    """
+    if manifest is not None:
+        check_recorded_facts(Path(path), manifest, _safetensors_metadata(Path(path)))
     model = build_tcn(config)
     try:
         state = load_file(str(path))
@@ -93,20 +108,51 @@ def _inputs_entry(input_names: Sequence[str]) -> list[dict[str, str]]:
             for n in input_names]
 
 
+def _safetensors_metadata(path: Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as error:
+        raise ArtifactError(f"{path}: not readable safetensors weights ({error})") from None
+
+
+def _record_in_onnx(path: Path, facts: Mapping[str, str]) -> None:
+    """Store the manifest facts in an ONNX file's metadata_props (rewritten atomically)."""
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, dict(facts))
+    export.atomic_write_bytes(path, proto.SerializeToString())
+
+
+def _check_onnx_file(path: Path, manifest: Mapping[str, Any]) -> None:
+    """An ONNX file must parse and take the manifest's tensor, with the manifest's facts."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # noqa: BLE001 - protobuf raises several unrelated types
+        raise ArtifactError(f"{path}: not an ONNX model ({type(error).__name__})") from None
+    graph_inputs = [i for i in proto.graph.input
+                    if i.name not in {t.name for t in proto.graph.initializer}]
+    dims = [[d.dim_value if d.HasField("dim_value") else d.dim_param
+             for d in i.type.tensor_type.shape.dim] for i in graph_inputs]
+    check_onnx_input(path, manifest, [i.name for i in graph_inputs], dims[0] if dims else [])
+    check_recorded_facts(path, manifest, {p.key: p.value for p in proto.metadata_props})
+
+
 def _export_mode(staging: Path, trained: TrainedModel, window_length: int,
-                 parity_windows: np.ndarray | None, tensorrt_precision: str | None
-                 ) -> tuple[dict[str, str], dict[str, float]]:
+                 parity_windows: np.ndarray | None, tensorrt_precision: str | None,
+                 facts: Mapping[str, str]) -> tuple[dict[str, str], dict[str, float]]:
     """Write every file of one mode model; return its files dict and parity errors."""
     key = trained.mode_key
     files = {"torch": f"torch/{key}.safetensors", "onnx": f"onnx/{key}.onnx",
              "onnx_b1": f"onnx/{key}_b1.onnx", "onnx_sim": f"onnx_sim/{key}.onnx"}
-    save_weights(trained.model, staging / files["torch"], key)
+    save_weights(trained.model, staging / files["torch"], key, facts)
     export.export_onnx(trained.model, staging / files["onnx"], window_length)
     export.export_onnx(trained.model, staging / files["onnx_b1"], window_length, batch_size=1)
     export.simplify_onnx(staging / files["onnx"], staging / files["onnx_sim"])
+    for name in ONNX_KINDS:
+        _record_in_onnx(staging / files[name], facts)
     runners: dict[str, export.Predictor] = {
-        name: export.OnnxRuntimeRunner(staging / files[name])
-        for name in ("onnx", "onnx_b1", "onnx_sim")}
+        name: export.OnnxRuntimeRunner(staging / files[name]) for name in ONNX_KINDS}
     if tensorrt_precision:
         from k2muse_learning import trt
 
@@ -159,18 +205,21 @@ def write_model_folder(folder: str | os.PathLike, trained: Sequence[TrainedModel
         raise ArtifactError(f"{folder} already exists (pass overwrite to replace it)")
     stamp = datetime.now(timezone.utc)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.staging-"))
+    sweep_leftovers(folder.parent)  # staging folders of interrupted earlier runs
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=staging_prefix(folder)))
+    facts = recorded_facts({"inputs": inputs, "sample_rate_hz": sample_rate_hz,
+                            "window_length": window_length})
     try:
         models = []
         for item in trained:
             files, parity = _export_mode(staging, item, window_length, parity_windows,
-                                         tensorrt_precision)
+                                         tensorrt_precision, facts)
             models.append({"mode_key": item.mode_key, "files": files,
                            "best_fold": item.best_fold,
                            "metrics": {k: float(v) for k, v in item.metrics.items()},
                            "parity_max_abs_error": parity})
         for relative, content in (extra_files or {}).items():
-            export.atomic_write_bytes(_safe_relative(staging, relative, staging), content)
+            export.atomic_write_bytes(resolve_file(staging, relative, staging), content)
         written = sorted(p for p in staging.rglob("*") if p.is_file())
         manifest = {
             "format": MANIFEST_FORMAT, "format_version": FORMAT_VERSION,
@@ -205,108 +254,33 @@ def _move_into_place(staging: Path, folder: Path) -> None:
     if not folder.exists():
         os.replace(staging, folder)
         return
-    retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    retired = folder.with_name(staging_prefix(folder, "old").rstrip("-"))
     os.replace(folder, retired)
     os.replace(staging, folder)
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def _require(condition: bool, where: Path, message: str) -> None:
-    if not condition:
-        raise ArtifactError(f"{where}: {message}")
-
-
-def _safe_relative(folder: Path, relative: str, where: Path) -> Path:
-    pure = PurePosixPath(relative)
-    _require(not pure.is_absolute() and ".." not in pure.parts, where,
-             f"file path {relative!r} leaves the model folder")
-    return folder / pure
-
-
 def load_manifest(folder: str | os.PathLike) -> dict[str, Any]:
-    """Read manifest.json, verify format, version, structure and every sha256; return it.
+    """Verify a folder (``model_folder.load_manifest``) and every model file in it; return it.
 
-    Raises ArtifactError naming the file and the problem.
+    On top of the schema, paths and checksums: the architecture must rebuild as a TCNConfig,
+    every ONNX file must be ONNX with the manifest's input tensor, and ONNX and safetensors
+    files must carry the manifest's inputs, sample rate and window. Raises ArtifactError.
     """
     folder = Path(folder)
+    manifest = verify_folder(folder)
     path = folder / MANIFEST_NAME
-    _require(folder.is_dir(), folder, "model folder does not exist")
-    _require(path.is_file(), path, "manifest missing")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ArtifactError(f"{path}: not valid JSON ({error})") from error
-    _require(isinstance(manifest, dict), path, "manifest is not a JSON object")
-    _require(manifest.get("format") == MANIFEST_FORMAT, path,
-             f"format is {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
-    version = manifest.get("format_version")
-    _require(version == FORMAT_VERSION, path,
-             f"format_version {version!r} is not supported (this reader knows "
-             f"{FORMAT_VERSION})")
-    required = ("sample_rate_hz", "window_length", "inputs", "input_tensor", "output_tensor",
-                "architecture", "models", "sha256")
-    missing = [key for key in required if key not in manifest]
-    _require(not missing, path, f"missing key(s) {missing}")
-    _check_structure(manifest, path)
-    _check_files(manifest, folder, path)
+        TCNConfig.from_dict(manifest["architecture"])
+    except (TypeError, ValueError) as error:
+        raise ArtifactError(f"{path}: architecture cannot be rebuilt ({error})") from None
+    for entry in manifest["models"]:
+        for kind in ONNX_KINDS:
+            if kind in entry["files"]:
+                _check_onnx_file(model_file(folder, manifest, entry["mode_key"], kind), manifest)
+        weights = model_file(folder, manifest, entry["mode_key"], "torch")
+        check_recorded_facts(weights, manifest, _safetensors_metadata(weights))
     return manifest
-
-
-def _check_structure(manifest: dict[str, Any], path: Path) -> None:
-    window, rate = manifest["window_length"], manifest["sample_rate_hz"]
-    _require(isinstance(window, int) and window > 0, path,
-             f"window_length must be a positive integer, got {window!r}")
-    _require(isinstance(rate, (int, float)) and rate > 0, path,
-             f"sample_rate_hz must be positive, got {rate!r}")
-    inputs = manifest["inputs"]
-    _require(isinstance(inputs, list) and inputs and all(
-        isinstance(i, dict) and INPUT_UNITS.get(i.get("name")) == i.get("unit") for i in inputs),
-        path, f"inputs must list known channels with their units {INPUT_UNITS}, got {inputs!r}")
-    try:
-        config = TCNConfig.from_dict(manifest["architecture"])
-    except (TypeError, ValueError, AttributeError) as error:
-        raise ArtifactError(f"{path}: architecture cannot be rebuilt ({error})") from error
-    _require(config.input_channels == len(inputs), path,
-             f"architecture takes {config.input_channels} input channels but inputs lists "
-             f"{len(inputs)}")
-    models = manifest["models"]
-    _require(isinstance(models, list) and models, path, "models must be a non-empty list")
-    keys = [m.get("mode_key") if isinstance(m, dict) else None for m in models]
-    _require(all(isinstance(k, str) and k for k in keys) and len(set(keys)) == len(keys), path,
-             f"every model needs a unique mode_key, got {keys}")
-    for model in models:
-        files = model.get("files")
-        _require(isinstance(files, dict) and "torch" in files, path,
-                 f"model {model['mode_key']} lists no torch weights file")
-    _require(isinstance(manifest["sha256"], dict), path, "sha256 must map file -> digest")
-
-
-def _check_files(manifest: dict[str, Any], folder: Path, path: Path) -> None:
-    digests = manifest["sha256"]
-    for model in manifest["models"]:
-        for relative in model["files"].values():
-            _require(relative in digests, path, f"{relative} has no sha256 entry")
-    for relative, expected in digests.items():
-        file = _safe_relative(folder, relative, path)
-        _require(file.is_file(), file, "listed in the manifest but missing")
-        actual = sha256_of(file)
-        _require(actual == expected, file,
-                 f"sha256 mismatch (corrupt or replaced file): manifest {expected}, "
-                 f"file {actual}")
-
-
-def model_file(folder: str | os.PathLike, manifest: Mapping[str, Any], mode_key: str,
-               kind: str) -> Path:
-    """Path of one file (kind: torch, onnx, onnx_b1, onnx_sim, tensorrt) of a mode model."""
-    for model in manifest["models"]:
-        if model["mode_key"] == mode_key:
-            files = model["files"]
-            if kind not in files:
-                raise ArtifactError(f"{folder}: model {mode_key} has no {kind} file "
-                                    f"(has {sorted(files)})")
-            return Path(folder) / files[kind]
-    known = [m["mode_key"] for m in manifest["models"]]
-    raise ArtifactError(f"{folder}: no model for mode {mode_key!r} (has {known})")
 
 
 def load_torch_models(folder: str | os.PathLike) -> tuple[dict[str, Any],
@@ -314,6 +288,6 @@ def load_torch_models(folder: str | os.PathLike) -> tuple[dict[str, Any],
     """Verify a folder and load every mode model in eval mode: (manifest, {mode_key: model})."""
     manifest = load_manifest(folder)
     models = {m["mode_key"]: load_weights(model_file(folder, manifest, m["mode_key"], "torch"),
-                                          manifest["architecture"])
+                                          manifest["architecture"], manifest)
               for m in manifest["models"]}
     return manifest, models

@@ -15,7 +15,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     return write_demo_model_folder(tmp_path_factory.mktemp("models") / "demo",
-                                   mode_keys=("LG_0", "AS_5"), window_length=80)
+                                   mode_keys=("LG_0", "AS_5"), window_length=96)
 
 
 def copy_of(folder, tmp_path):
@@ -36,7 +36,7 @@ def rewrite_manifest(folder, change):
 def test_folder_layout_and_manifest_contract(folder):
     manifest = load_manifest(folder)
     assert manifest["format"] == "k2muse-tcn-ensemble" and manifest["format_version"] == 1
-    assert manifest["window_length"] == 80 and manifest["sample_rate_hz"] == 100.0
+    assert manifest["window_length"] == 96 and manifest["sample_rate_hz"] == 100.0
     assert [i["name"] for i in manifest["inputs"]] == ["hip_angle", "hip_velocity"]
     assert manifest["output_tensor"]["unit"] == "N*m/kg"
     for key in ("LG_0", "AS_5"):
@@ -48,7 +48,7 @@ def test_folder_layout_and_manifest_contract(folder):
 
 def test_reloaded_torch_and_onnx_models_agree(folder):
     manifest, models = load_torch_models(folder)
-    windows = gait_like_windows(16, 80, seed=5)
+    windows = gait_like_windows(16, 96, seed=5)
     for key, model in models.items():
         onnx_runner = OnnxRuntimeRunner(artifacts.model_file(folder, manifest, key, "onnx_sim"))
         with torch.inference_mode():
@@ -59,7 +59,7 @@ def test_reloaded_torch_and_onnx_models_agree(folder):
 def test_existing_folder_is_not_overwritten(folder):
     before = (folder / "manifest.json").read_bytes()
     with pytest.raises(ArtifactError, match="already exists"):
-        write_demo_model_folder(folder, window_length=80)
+        write_demo_model_folder(folder, window_length=96)
     assert (folder / "manifest.json").read_bytes() == before
     assert not [p for p in folder.parent.iterdir() if ".staging-" in p.name]
 
@@ -85,8 +85,9 @@ def test_missing_file_is_refused(folder, tmp_path):
     (lambda m: m.update(format_version=2), "format_version 2 is not supported"),
     (lambda m: m.pop("window_length"), r"missing key\(s\) \['window_length'\]"),
     (lambda m: m["inputs"].pop(), "architecture takes 2 input channels"),
-    (lambda m: m["architecture"].update(levels=0), "architecture cannot be rebuilt"),
-    (lambda m: m["sha256"].update({"../escape": "0"}), "leaves the model folder"),
+    (lambda m: m["architecture"].update(levels=0), "levels must be an integer in 1..24"),
+    (lambda m: m["architecture"].update(weight_norm="yes"), "weight_norm must be true"),
+    (lambda m: m["sha256"].update({"../escape": "0" * 64}), "leaves the model folder"),
     (lambda m: m["models"][1].update(mode_key="LG_0"), "unique mode_key"),
 ])
 def test_mismatched_manifest_is_refused(folder, tmp_path, change, message):
@@ -124,3 +125,41 @@ def test_non_safetensors_weights_are_refused(folder, tmp_path):
     torch.save({"x": torch.zeros(1)}, weights)  # a pickle where safetensors belongs
     with pytest.raises(ArtifactError, match="not readable safetensors"):
         artifacts.load_weights(weights, load_manifest(folder)["architecture"])
+
+
+def test_onnx_and_weights_carry_the_manifest_facts(folder, tmp_path):
+    """A manifest edit that keeps every checksum is caught by the facts inside the files."""
+    import onnx
+
+    proto = onnx.load(str(folder / "onnx_sim" / "LG_0.onnx"))
+    recorded = {p.key: p.value for p in proto.metadata_props}
+    assert recorded["k2muse.inputs"] == '["hip_angle", "hip_velocity"]'
+    assert recorded["k2muse.sample_rate_hz"] == "100.0" and recorded["k2muse.window_length"] == "96"
+    broken = copy_of(folder, tmp_path)
+    rewrite_manifest(broken, lambda m: m["inputs"].reverse())
+    with pytest.raises(ArtifactError, match=r"exported with inputs \["):
+        load_manifest(broken)
+    rewrite_manifest(broken, lambda m: (m["inputs"].reverse(), m.update(sample_rate_hz=50.0)))
+    with pytest.raises(ArtifactError, match="exported with sample_rate_hz 100.0"):
+        load_manifest(broken)
+
+
+def test_non_onnx_file_listed_as_onnx_is_one_error(folder, tmp_path):
+    broken = copy_of(folder, tmp_path)
+    fake = broken / "onnx" / "AS_5.onnx"
+    fake.write_bytes(b"this is not a protobuf" * 10)
+    rewrite_manifest(broken, lambda m: m["sha256"].update(
+        {"onnx/AS_5.onnx": artifacts.sha256_of(fake)}))
+    with pytest.raises(ArtifactError, match=r"AS_5\.onnx: not an ONNX model"):
+        load_manifest(broken)
+
+
+def test_interrupted_staging_folders_are_swept_by_the_next_write(folder, tmp_path):
+    dead_pid = 2 ** 22 + 12345  # above the default pid_max: no such process
+    leftover = tmp_path / f".demo.staging-{dead_pid}-abcd"
+    (leftover / "onnx").mkdir(parents=True)
+    live = tmp_path / f".demo.staging-{__import__('os').getpid()}-efgh"
+    live.mkdir()
+    write_demo_model_folder(tmp_path / "demo", window_length=96)
+    assert not leftover.exists() and live.exists()
+    assert load_manifest(tmp_path / "demo")["window_length"] == 96
