@@ -42,7 +42,7 @@ from k2muse_inference.model_folder import (
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from k2muse_learning import export
+from k2muse_learning import export, streaming
 from k2muse_learning.tcn import HipMomentTCN, TCNConfig, build_tcn
 
 INPUT_DESCRIPTIONS = {
@@ -218,6 +218,8 @@ def write_model_folder(folder: str | os.PathLike, trained: Sequence[TrainedModel
                            "best_fold": item.best_fold,
                            "metrics": {k: float(v) for k, v in item.metrics.items()},
                            "parity_max_abs_error": parity})
+        fused = streaming.write_fused(staging, [t.model for t in trained], keys, parity_windows)
+        _record_in_onnx(staging / fused["file"], facts)
         for relative, content in (extra_files or {}).items():
             export.atomic_write_bytes(resolve_file(staging, relative, staging), content)
         written = sorted(p for p in staging.rglob("*") if p.is_file())
@@ -237,6 +239,7 @@ def write_model_folder(folder: str | os.PathLike, trained: Sequence[TrainedModel
             "normalisation": "inside the model (first layer); inputs are raw SI values",
             "estimate_at": "last sample of the window",
             "models": models,
+            "fused_streaming": fused,
             "training": dict(training or {}),
             "sha256": {p.relative_to(staging).as_posix(): sha256_of(p) for p in written},
         }
