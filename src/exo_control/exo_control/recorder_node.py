@@ -11,12 +11,11 @@ from __future__ import annotations
 import importlib
 import sys
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from .common_node import run_node
 from .recorder import DEFAULT_TOPICS, BagRecording, RecorderError, resolve_topics
 
 
@@ -81,24 +80,7 @@ class TopicRecorderNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point ``topic_recorder``."""
-    rclpy.init(args=args)
-    node = None
-    status = 0
-    try:
-        node = TopicRecorderNode()
-        rclpy.spin(node)
-    except RecorderError as exc:
-        print(f"topic_recorder: {exc}", file=sys.stderr)
-        status = 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return status
+    return run_node(TopicRecorderNode, args, user_errors=(RecorderError,))
 
 
 if __name__ == "__main__":

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
@@ -24,6 +22,7 @@ from sensor_msgs.msg import JointState
 
 from exo_msgs.msg import GaitEvent
 
+from .common_node import run_node
 from .replay import ReplayCursor
 from .trial_source import DEFAULT_JOINT_NAMES, ReplayTrial, TrialSourceError, load_trial
 
@@ -173,25 +172,9 @@ class TrialReplayNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console entry point ``trial_replay``."""
-    rclpy.init(args=args)
-    node = None
-    status = 0
-    try:
-        node = TrialReplayNode()
-        while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except TrialSourceError as exc:
-        print(f"trial_replay: {exc}", file=sys.stderr)
-        status = 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return status
+    """Console entry point ``trial_replay``: ends once the trial is played (unless it loops)."""
+    return run_node(TrialReplayNode, args, user_errors=(TrialSourceError,),
+                    until=lambda node: node.finished)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,6 @@ messages in and out. Topics and QoS follow docs/architecture.md section 3.
 
 from __future__ import annotations
 
-import sys
-
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import (
@@ -17,7 +14,6 @@ from rclpy.exceptions import (
     InvalidParameterValueException,
     ParameterUninitializedException,
 )
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -41,6 +37,7 @@ from k2muse_inference.model import (
     load_model_spec,
 )
 from k2muse_inference.model_folder import ArtifactError
+from k2muse_inference.node_runner import run_node
 from k2muse_inference.window import WindowSpec
 
 NODE_NAME = "hip_moment_estimator"
@@ -241,19 +238,6 @@ class HipMomentEstimatorNode(Node):
         self._diagnostics.publish(array)
 
 
-def main(args: list[str] | None = None) -> None:
-    """Console entry point: run the node until Ctrl-C; exit 1 with one line if it cannot start."""
-    rclpy.init(args=args)
-    try:
-        node = HipMomentEstimatorNode()
-    except StartupError as error:
-        print(f"{NODE_NAME}: cannot start: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        sys.exit(1)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> int:
+    """Console entry point: run the node until stopped; exit 1 with one line if it cannot start."""
+    return run_node(HipMomentEstimatorNode, args, errors={StartupError: (1, "cannot start: ")})

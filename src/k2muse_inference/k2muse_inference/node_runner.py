@@ -1,0 +1,72 @@
+"""The one entry point of every node in the workspace: spin until SIGINT or SIGTERM, exit clean.
+
+It lives in the lowest package that has nodes, so exo_control's nodes share it too.
+
+rclpy's own signal handlers shut the context down from a helper thread and raise
+KeyboardInterrupt wherever the main thread happens to be. Inside a pybind11 call (taking a
+message, say) that surfaces as an unrelated RuntimeError while rclpy.ok() is still true, so a
+node stopped by ``ros2 launch`` could exit with a traceback, or not stop before launch escalates
+to SIGTERM. Here a signal only sets a flag, which the spin loop reads at least every
+``POLL_S``: the node stops within a fraction of a second, runs its ``close()``, exits 0.
+
+Everything built at startup (imported modules, torch, the model) is frozen out of the garbage
+collector: the collector's pauses while spinning stay short, and the interpreter's exit does
+not spend most of a second scanning torch's objects (measured: 0.6 s down to 0.1 s).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+POLL_S = 0.1
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
+             errors: Mapping[type[Exception], tuple[int, str]] | None = None,
+             until: Callable[[Node], bool] | None = None) -> int:
+    """Create ``node_class()`` and spin it until a stop signal (or ``until(node)`` is true).
+
+    ``errors`` maps an exception type raised while the node starts or runs (a bad parameter,
+    a missing file) to ``(exit status, message prefix)``: it is reported as one line on stderr
+    instead of a traceback. The node's ``close()``, when it has one, runs on every exit.
+    """
+    errors = dict(errors or {})
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda _sig, _frame: stop.set()) for sig in STOP_SIGNALS}
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    node = None
+    executor = SingleThreadedExecutor()
+    try:
+        node = node_class()
+        gc.freeze()
+        executor.add_node(node)
+        while not stop.is_set() and rclpy.ok() and not (until is not None and until(node)):
+            executor.spin_once(timeout_sec=POLL_S)
+    except tuple(errors) as exc:
+        status, prefix = next(v for kind, v in errors.items() if isinstance(exc, kind))
+        print(f"{os.path.basename(sys.argv[0])}: {prefix}{exc}", file=sys.stderr)
+        return status
+    except ExternalShutdownException:
+        pass
+    finally:
+        executor.shutdown()
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
