@@ -52,7 +52,7 @@ def test_hip_flexion_stretches_an_extension_cable_and_extension_slackens_it():
     sim = SimulatedBowdenActuator(cfg)
     sim.set_hip_angles(0.0, 0.0)  # fitted standing upright
     sim.set_hip_angles(0.1, -0.1)  # left flexed 0.1 rad: 10 mm path, 5 mm past the slack
-    reading, _ = drive(sim, 0.2, 0.0, enabled=False)
+    reading, _ = drive(sim, 0.2, 0.0)
     assert reading.left.force_n == pytest.approx(cfg.cable_stiffness_n_per_m * 0.005, rel=0.05)
     assert reading.right.force_n == 0.0
 
@@ -61,19 +61,19 @@ def test_flexion_cable_is_stretched_by_hip_extension():
     sim = SimulatedBowdenActuator(SimulatedActuatorConfig(direction="flexion", backlash_rad=0.0))
     sim.set_hip_angles(0.0, 0.0)
     sim.set_hip_angles(-0.1, 0.1)
-    reading, _ = drive(sim, 0.2, 0.0, enabled=False)
+    reading, _ = drive(sim, 0.2, 0.0)
     assert reading.left.force_n > 0.0 and reading.right.force_n == 0.0
 
 
 def test_the_first_hip_angle_is_the_fitted_posture_so_a_mid_stride_start_pulls_nothing():
     cfg = SimulatedActuatorConfig(backlash_rad=0.0, cable_damping_n_s_per_m=0.0)
     sim = SimulatedBowdenActuator(cfg)
-    drive(sim, 0.1, 0.0, enabled=False)
+    drive(sim, 0.1, 0.0)
     sim.set_hip_angles(0.5, 0.5)  # the stream starts with the hips flexed 0.5 rad (50 mm path)
-    reading, t = drive(sim, 0.1, 0.0, enabled=False, start_s=0.1)
+    reading, t = drive(sim, 0.1, 0.0, start_s=0.1)
     assert reading.left.force_n == 0.0 and reading.right.force_n == 0.0
     sim.set_hip_angles(0.6, 0.5)  # from there on the hip is a moving load as before
-    reading, _ = drive(sim, 0.1, 0.0, enabled=False, start_s=t)
+    reading, _ = drive(sim, 0.1, 0.0, start_s=t)
     assert reading.left.force_n == pytest.approx(cfg.cable_stiffness_n_per_m * 0.005, rel=0.05)
     assert reading.right.force_n == 0.0
 
@@ -96,27 +96,29 @@ def test_coulomb_friction_holds_the_motor_against_a_small_load():
     sim = SimulatedBowdenActuator(cfg)
     sim.set_hip_angles(0.0, 0.0)  # fitted upright
     sim.set_hip_angles(0.1, 0.1)  # 40 N of tension: 0.08 N m at the motor, below 0.5 N m
-    reading, _ = drive(sim, 0.3, 0.0, enabled=False)
+    reading, _ = drive(sim, 0.3, 0.0, enabled=False)  # drive off: only friction holds it
     assert reading.left.force_n > 30.0 and reading.left.velocity_rad_s == 0.0
 
 
-def test_missing_commands_brake_the_motor_and_raise_the_timeout_flag():
+def test_missing_commands_switch_the_drive_off_so_a_loaded_cable_backdrives_it():
     sim = SimulatedBowdenActuator()
-    reading, t = drive(sim, 0.1, 100.0)
-    assert reading.left.velocity_rad_s == pytest.approx(100.0, rel=0.05)
-    assert not reading.left.fault_flags
+    sim.set_hip_angles(0.0, 0.0)  # fitted upright
+    reading, t = drive(sim, 0.1, 100.0)  # reel in: the cable is taut and loaded
+    assert reading.left.force_n > 50.0 and not reading.left.fault_flags
     for _ in range(100):  # 100 ms without a command
         t += DT
         reading = sim.update(t)
     assert reading.left.fault_flags & Fault.COMMAND_TIMEOUT
-    assert abs(reading.left.velocity_rad_s) < 1.0
+    assert reading.left.force_n < 10.0  # paid out by the cable itself: no brake
 
 
-def test_nan_command_brakes_instead_of_integrating_nan():
+def test_nan_command_switches_the_drive_off_instead_of_integrating_nan():
     sim = SimulatedBowdenActuator()
     _, t = drive(sim, 0.05, 100.0)
+    moving = sim.update(t).left.velocity_rad_s
     reading, _ = drive(sim, 0.05, math.nan, start_s=t)
-    assert abs(reading.left.velocity_rad_s) < 1.0 and math.isfinite(reading.left.position_rad)
+    assert math.isfinite(reading.left.position_rad)
+    assert reading.left.velocity_rad_s < moving  # not driven: the taut cable backdrives it
 
 
 def test_injected_faults_are_reported_and_a_sensor_fault_reads_nan():
@@ -125,23 +127,41 @@ def test_injected_faults_are_reported_and_a_sensor_fault_reads_nan():
     reading, _ = drive(sim, 0.01, 100.0)
     assert reading.left.fault_flags & Fault.SENSOR and reading.right.fault_flags & Fault.DRIVER
     assert math.isnan(reading.left.force_n)
-    assert abs(reading.left.velocity_rad_s) < 1.0  # a driver fault brakes
+    assert abs(reading.left.velocity_rad_s) < 1.0  # a driver fault switches the drive off
 
 
 def test_over_force_is_flagged():
     sim = SimulatedBowdenActuator(SimulatedActuatorConfig(fault_force_n=50.0))
     sim.set_hip_angles(0.0, 0.0)  # fitted upright
     sim.set_hip_angles(0.3, 0.0)
-    reading, _ = drive(sim, 0.1, 0.0, enabled=False)
+    reading, _ = drive(sim, 0.1, 0.0)  # the drive holds the motor still
     assert reading.left.fault_flags & Fault.OVER_FORCE and not reading.right.fault_flags
 
 
-def test_a_stalled_caller_does_not_make_the_plant_explode():
+def test_a_stalled_caller_is_integrated_with_the_drive_timing_out():
     sim = SimulatedBowdenActuator()
     _, t = drive(sim, 0.05, 100.0)
     sim.command(100.0, 100.0, True, t)
-    reading = sim.update(t + 10.0)  # ten seconds late: integrates at most 20 ms
-    assert abs(reading.left.position_rad) < 100.0
+    reading = sim.update(t + 10.0)  # ten seconds late: at most max_gap_s is integrated
+    # The drive ran the last command until its own timeout, then switched off, and the taut
+    # cable backdrove it to slack.
+    assert math.isfinite(reading.left.position_rad)
+    assert reading.left.force_n < 10.0
+    assert reading.left.fault_flags & Fault.COMMAND_TIMEOUT
+
+
+def test_an_absurd_hip_angle_is_a_sensor_fault_not_a_force():
+    sim = SimulatedBowdenActuator()
+    sim.set_hip_angles(0.1, 0.1)
+    sim.set_hip_angles(7e3, 0.1)
+    reading, _ = drive(sim, 0.01, 0.0)
+    assert reading.left.fault_flags & Fault.SENSOR
+    assert reading.left.force_n < 10.0 and reading.right.force_n < 10.0
+
+
+def test_the_simulation_states_its_transmission():
+    config = SimulatedActuatorConfig(gear_ratio=12.0, spool_radius_m=0.03)
+    assert SimulatedBowdenActuator(config).geometry() == (12.0, 0.03)
 
 
 def test_driver_lookup_gives_the_simulation_and_names_unknown_drivers():
@@ -154,7 +174,7 @@ def test_driver_lookup_gives_the_simulation_and_names_unknown_drivers():
     (SimulatedActuatorConfig, "cable_stiffness_n_per_m", -10.0),
     (SimulatedActuatorConfig, "motor_inertia_kg_m2", 0.0),
     (SimulatedActuatorConfig, "direction", "up"),
-    (ActuatorNodeConfig, "rate_hz", 1e6),
+    (ActuatorNodeConfig, "state_publish_rate_hz", 1e6),
     (ActuatorNodeConfig, "joint_names", ["only_one"]),
 ])
 def test_absurd_parameters_are_rejected_with_their_name(config_type, field, value):

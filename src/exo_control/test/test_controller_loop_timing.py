@@ -16,7 +16,7 @@ def test_loop_stats_from_recorded_cycles():
     assert summary["max_jitter_s"] == pytest.approx(0.001)
     assert summary["overruns"] == 1  # the last one ended 1.7 ms after its start
     stats.reset()
-    assert stats.summary() == {"cycles": 0, "overruns": 0}
+    assert stats.summary() == {"cycles": 0, "overruns": 0, "missed_deadlines": 0}
 
 
 def test_periodic_loop_calls_back_and_stops():
