@@ -7,6 +7,12 @@ through the full graph (trial_replay, hip_moment_estimator, assistance_profile,
 admittance_controller, simulated_actuator, topic_recorder, each its own process over DDS) ->
 exo-analyze -> metrics.json and plots beside the model, the dataset and the recording.
 
+Real data: ``--trial FILE`` replays a trial HDF5 file (``k2muse import`` output) or a c3d file
+(imported first, metadata unknown) instead of the held-out generated trial; ``--model DIR``
+uses a trained model folder instead of training one (with both, nothing is generated or
+trained). The assistance scales with the body mass: the trial's, else ``--body-mass``; a trial
+without one and no option is refused before any node starts.
+
 An output folder that already holds something is never overwritten: the run goes into a new
 timestamped subfolder, unless ``--force`` is given for a folder an earlier demo wrote.
 """
@@ -285,6 +291,50 @@ def replay_trial(processed: Path, settings: DemoSettings) -> Path:
     raise DemoError(f"no processed trial of {settings.replay_participant} under {processed}")
 
 
+def user_trial(path: Path, out: Path, body_mass_kg: float | None) -> Path:
+    """The user's trial HDF5 file, or a c3d file imported into ``out/dataset/imported``."""
+    if not path.is_file():
+        raise DemoError(f"--trial {path}: no such file")
+    if path.suffix.lower() != ".c3d":
+        return path
+    from k2muse_dataset.importer import import_c3d_files
+
+    options = {} if body_mass_kg is None else {"body_mass_kg": body_mass_kg}
+    result = import_c3d_files(path, out / "dataset" / "imported", options)
+    return Path(result["rows"][0]["output"])
+
+
+def check_model(folder: Path) -> dict:
+    """The model folder's verified manifest; a DemoError naming the problem otherwise."""
+    from k2muse_learning.artifacts import ArtifactError, load_manifest
+
+    if not folder.is_dir():
+        raise DemoError(f"--model {folder}: no such folder")
+    try:
+        return load_manifest(folder)
+    except ArtifactError as exc:
+        raise DemoError(f"--model {folder}: {exc}") from None
+
+
+def replay_body_mass(trial_body_mass_kg: float, option_kg: float | None, trial: Path) -> float:
+    """The trial's body mass, else the option; refused before the graph starts if neither."""
+    import math
+
+    from .assistance import AssistanceConfig
+    from .params import field_specs
+
+    mass = trial_body_mass_kg if math.isfinite(trial_body_mass_kg) else option_kg
+    if mass is None:
+        raise DemoError(f"{trial}: body mass unknown (the trial has none); give --body-mass KG "
+                        "for the assistance profile")
+    allowed = field_specs(AssistanceConfig)["body_mass_kg"][1]
+    low, high = allowed.low, allowed.high
+    if not low <= mass <= high:
+        raise DemoError(f"body mass {mass:g} kg outside the assistance profile's range "
+                        f"{low:g}..{high:g} kg")
+    return float(mass)
+
+
 # --- output folder and CLI ----------------------------------------------------------------------
 
 def prepare_output(requested: Path, force: bool) -> Path:
@@ -307,9 +357,14 @@ def prepare_output(requested: Path, force: bool) -> Path:
     return folder
 
 
-def run_demo(out: Path, settings: DemoSettings = DemoSettings(), rate_scale: float = 1.0
-             ) -> dict:
-    """Every step in order; returns (and writes) the demo summary."""
+def run_demo(out: Path, settings: DemoSettings = DemoSettings(), rate_scale: float = 1.0,
+             trial_file: Path | None = None, model_folder: Path | None = None,
+             body_mass_kg: float | None = None) -> dict:
+    """Every step in order; returns (and writes) the demo summary.
+
+    ``trial_file`` / ``model_folder``: the user's trial (HDF5 or c3d) and model replace the
+    generated trial and the trained model; ``body_mass_kg`` is used when the trial has none.
+    """
     from k2muse_dataset.atomic import write_text_atomic
     from k2muse_dataset.trial_h5 import read_trial_h5
 
@@ -325,16 +380,32 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), rate_scale: flo
         finally:
             timings[name] = round(time.monotonic() - start, 2)
 
-    processed = step("generate and process dataset", lambda: make_dataset(out, settings))
-    model, training = step("train and export TCN", lambda: train_model(processed, out, settings))
-    trial = replay_trial(processed, settings)
-    body_mass = read_trial_h5(trial, load_emg=False, load_aus=False).body_mass_kg
+    manifest = check_model(model_folder) if model_folder is not None else None
+    if trial_file is not None:
+        trial = step("import trial", lambda: user_trial(trial_file, out, body_mass_kg))
+        replayed = read_trial_h5(trial, load_emg=False, load_aus=False)
+        body_mass = replay_body_mass(replayed.body_mass_kg, body_mass_kg, trial)
+    processed = None
+    if trial_file is None or model_folder is None:
+        processed = step("generate and process dataset", lambda: make_dataset(out, settings))
+    if model_folder is None:
+        model, training = step("train and export TCN",
+                               lambda: train_model(processed, out, settings))
+        manifest = check_model(model)
+    else:
+        model, training = model_folder, {"model_id": manifest["model_id"]}
+    if trial_file is None:
+        trial = replay_trial(processed, settings)
+        replayed = read_trial_h5(trial, load_emg=False, load_aus=False)
+        body_mass = replay_body_mass(replayed.body_mass_kg, body_mass_kg, trial)
     bag = step("replay through the graph", lambda: run_graph(
         trial, model, out / "recording", out / "logs", body_mass, rate_scale))
     limits = limits_from_params_files(config_files())
     metrics = step("analyze recording", lambda: analyze(bag, out, limits))
     summary = {
-        "output": str(out), "synthetic_data": True, "settings": settings.__dict__,
+        "output": str(out), "synthetic_data": bool(replayed.synthetic),
+        "synthetic_training_data": bool(manifest["synthetic_training_data"]),
+        "settings": settings.__dict__, "body_mass_kg": body_mass,
         "replayed_trial": str(trial), "model_folder": str(model), "recording": str(bag),
         "parameter_files": [str(f) for f in config_files()],
         "training": training, "metrics_file": str(out / "metrics.json"),
@@ -357,6 +428,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=DemoSettings.epochs,
                         help=f"training epochs per fold (default {DemoSettings.epochs})")
     parser.add_argument("--seed", type=int, default=DemoSettings.seed, help="dataset seed")
+    parser.add_argument("--trial", type=Path,
+                        help="replay this trial instead of a generated one: a trial .h5 file "
+                        "(k2muse import / process) or a Plug-in Gait .c3d file")
+    parser.add_argument("--model", type=Path,
+                        help="use this model folder (k2muse-tcn train) instead of training one")
+    parser.add_argument("--body-mass", type=float,
+                        help="wearer's body mass in kg for the assistance profile, used when "
+                        "the trial has none")
     return parser
 
 
@@ -371,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = DemoSettings(epochs=args.epochs, seed=args.seed)
     try:
         out = prepare_output(args.output, args.force)
-        summary = run_demo(out, settings, args.rate_scale)
+        summary = run_demo(out, settings, args.rate_scale, args.trial, args.model,
+                           args.body_mass)
     except (DemoError, OSError, ValueError) as exc:
         print(f"exo-demo: {exc}", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 """exo-demo: output-folder safety, argument handling, and a shortened run of every step."""
 
 import json
+from pathlib import Path
 
 import pytest
 from exo_control.demo import (
@@ -89,3 +90,49 @@ def test_shortened_demo_runs_every_step_into_one_folder(tmp_path):
         assert (out / plot).read_bytes()[:4] == b"\x89PNG"
     assert (out / "recording" / "metadata.yaml").exists()
     assert (out / "logs" / "hip_moment_estimator.log").exists()
+
+
+REAL_C3D = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "c3d"
+NO_MASS_C3D = REAL_C3D / "biomechanics-foundation_c3dio_gait-pig.c3d"  # no PROCESSING:Bodymass
+
+
+@pytest.fixture
+def real_c3d_without_mass():
+    if not NO_MASS_C3D.is_file():
+        pytest.skip(f"real c3d test data not found at {REAL_C3D}")
+    return NO_MASS_C3D
+
+
+def test_trial_without_body_mass_is_refused_before_the_graph(tmp_path, capsys,
+                                                              real_c3d_without_mass):
+    out = tmp_path / "o"
+    assert main(["--output", str(out), "--trial", str(real_c3d_without_mass)]) == 1
+    err = capsys.readouterr().err
+    assert "body mass unknown" in err and "--body-mass" in err
+    assert not (out / "logs").exists() and not (out / "dataset" / "release").exists()
+    assert main(["--output", str(tmp_path / "p"), "--trial", str(real_c3d_without_mass),
+                 "--body-mass", "500"]) == 1
+    assert "outside the assistance profile's range" in capsys.readouterr().err
+    assert main(["--output", str(tmp_path / "q"), "--trial", str(tmp_path / "none.h5")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["--output", str(tmp_path / "r"), "--model", str(tmp_path)]) == 1
+    assert f"--model {tmp_path}" in capsys.readouterr().err
+
+
+def test_real_c3d_replayed_with_a_given_model_and_body_mass(tmp_path, real_c3d_without_mass):
+    """A lab's c3d file (unknown body mass) through the whole graph with the user's model."""
+    from k2muse_learning.tcn_demo import write_demo_model_folder
+
+    model = write_demo_model_folder(tmp_path / "model")
+    out = prepare_output(tmp_path / "demo", force=False)
+    summary = run_demo(out, trial_file=real_c3d_without_mass, model_folder=model,
+                       body_mass_kg=62.0)
+    assert set(summary["step_seconds"]) == {"import trial", "replay through the graph",
+                                            "analyze recording"}  # nothing generated/trained
+    assert summary["body_mass_kg"] == 62.0 and summary["synthetic_data"] is False
+    assert summary["model_folder"] == str(model)
+    assert summary["replayed_trial"].startswith(str(out / "dataset" / "imported" / "trials"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["message_counts"]["/joint_states"] == 283  # 142 frames at 50 Hz -> 100 Hz
+    assert metrics["message_counts"]["/assistance/command"] > 200
+    assert metrics["message_counts"]["/actuator/motor_command"] > 200
