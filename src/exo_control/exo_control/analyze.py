@@ -5,13 +5,16 @@ assistance graph did its job:
 
 - estimate accuracy: hip-moment estimate vs the replayed measured moment (JointState effort) at
   the estimate's own stamp (the stamp of the newest angle sample in its window), RMSE and R²;
-- force tracking: measured cable force vs the force reference the controller tracked (and vs
+- force tracking: measured cable force vs the force reference the controller sent (and vs
   the assistance profile's desired force), RMSE and largest error;
+- the force the wearer felt: largest measured cable tension per side and the samples above
+  the force limit (plus ``measured_force_margin``), the figure that judges the control;
 - limit violations: desired force above the force limit or below zero, force rate, motor
-  velocity and acceleration above their limits, non-finite commands, actuator fault flags;
+  velocity and acceleration above their limits, non-finite commands, measured tension above
+  the limit, actuator fault flags;
 - fault responses: after each fault onset (controller watchdog leaving OK, assistance fading
-  out, an actuator fault flag), the time until the force reference is back at zero and the
-  motor command has stopped.
+  out, an actuator fault flag), the time until the force reference is back at zero, the motor
+  command has stopped and the measured tension is released.
 
 All times are header stamps on the ROS clock, in seconds from the first message.
 """
@@ -27,6 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from k2muse_dataset.cli_errors import run_command
 
 from .trial_source import DEFAULT_JOINT_NAMES
 
@@ -47,43 +51,54 @@ class Limits:
     max_motor_velocity_rad_s: float
     max_motor_accel_rad_s2: float
     tolerance: float = 0.02  # relative slack for rounding
+    measured_force_margin: float = 0.05  # measured tension may exceed max_force_n by this share
     # Stamps are taken a little after the step that computed a value (a thread switch or a
     # busy core can delay that); this much stamp jitter is allowed when a rate (force rate,
     # motor acceleration) is computed from stamp spacing.
     stamp_jitter_s: float = 0.002
 
 
-def default_limits(assistance: dict | None = None, controller: dict | None = None) -> Limits:
-    """The limits the assistance profile and controller enforce with these parameters.
+LIMIT_SECTIONS = ("assistance_profile", "admittance_controller", "simulated_actuator")
 
-    ``assistance`` / ``controller``: parameter overrides (name -> value) of those nodes, as in
-    their YAML files; the rest are the nodes' defaults.
-    """
+
+def _limit_configs() -> dict[str, type]:
     from .assistance import AssistanceConfig
     from .controller import ControllerConfig
+    from .force_loop import ForceLoopConfig
+
+    return dict(zip(LIMIT_SECTIONS, (AssistanceConfig, ControllerConfig, ForceLoopConfig),
+                    strict=True))
+
+
+def default_limits(assistance: dict | None = None, controller: dict | None = None,
+                   actuator: dict | None = None) -> Limits:
+    """The limits the assistance profile, controller and actuator loop enforce.
+
+    Each argument: parameter overrides (name -> value) of that node, as in its YAML file; the
+    rest are the nodes' defaults.
+    """
     from .params import config_from_mapping
 
-    a = config_from_mapping(AssistanceConfig, assistance or {})
-    c = config_from_mapping(ControllerConfig, controller or {})
-    return Limits(max_force_n=max(a.max_force_n, c.max_force_n),
+    a, c, f = (config_from_mapping(kind, values or {}) for kind, values in zip(
+        _limit_configs().values(), (assistance, controller, actuator), strict=True))
+    return Limits(max_force_n=max(a.max_force_n, c.max_force_n, f.max_force_n),
                   max_force_rate_n_per_s=a.max_force_rate_n_per_s,
-                  max_motor_velocity_rad_s=c.max_velocity_rad_s,
-                  max_motor_accel_rad_s2=c.max_acceleration_rad_s2)
+                  max_motor_velocity_rad_s=f.max_velocity_rad_s,
+                  max_motor_accel_rad_s2=f.max_acceleration_rad_s2)
 
 
 def limits_from_params_files(paths: Sequence[str | Path]) -> Limits:
     """Limits from the ROS 2 parameter YAML files the graph ran with.
 
-    Reads the ``assistance_profile`` and ``admittance_controller`` sections (``/**`` wildcard
-    sections apply to both; later files win); other nodes' sections and names are ignored.
+    Reads the ``assistance_profile``, ``admittance_controller`` and ``simulated_actuator``
+    sections (``/**`` wildcard sections apply to all; later files win); other nodes' sections
+    and names are ignored.
     """
     import yaml
 
-    from .assistance import AssistanceConfig
-    from .controller import ControllerConfig
     from .params import field_specs
 
-    sections: dict[str, dict] = {"assistance_profile": {}, "admittance_controller": {}}
+    sections: dict[str, dict] = {name: {} for name in LIMIT_SECTIONS}
     for path in paths:
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
@@ -93,11 +108,9 @@ def limits_from_params_files(paths: Sequence[str | Path]) -> Limits:
             for key in ("/**", node, "/" + node):
                 merged.update((data.get(key) or {}).get("ros__parameters") or {})
     try:
-        return default_limits(
-            {k: v for k, v in sections["assistance_profile"].items()
-             if k in field_specs(AssistanceConfig)},
-            {k: v for k, v in sections["admittance_controller"].items()
-             if k in field_specs(ControllerConfig)})
+        return default_limits(*({k: v for k, v in sections[name].items()
+                                 if k in field_specs(kind)}
+                                for name, kind in _limit_configs().items()))
     except (ValueError, TypeError) as exc:
         raise AnalysisError(f"{', '.join(map(str, paths))}: {exc}") from None
 
@@ -173,16 +186,18 @@ def _motor_fields(msg) -> dict:
 
 def _actuator_fields(msg) -> dict:
     return {"force": _pair(msg, "left_cable_force_n", "right_cable_force_n"),
+            "reference": _pair(msg, "left_force_reference_n", "right_force_reference_n"),
+            "mode": int(msg.mode),
             "motor_velocity": _pair(msg, "left_motor_velocity_rad_s",
                                     "right_motor_velocity_rad_s"),
             "faults": [int(msg.left_fault_flags), int(msg.right_fault_flags)]}
 
 
 def _controller_fields(msg) -> dict:
-    return {"watchdog": int(msg.watchdog), "output_scale": float(msg.output_scale),
+    return {"watchdog": int(msg.watchdog), "enabled": bool(msg.enabled),
+            "output_scale": float(msg.output_scale),
             "reference": _pair(msg, "left_force_reference_n", "right_force_reference_n"),
             "error": _pair(msg, "left_force_error_n", "right_force_error_n"),
-            "velocity": _pair(msg, "left_velocity_command_rad_s", "right_velocity_command_rad_s"),
             "loop_period": float(msg.loop_period_s)}
 
 
@@ -354,9 +369,25 @@ def limit_violations(rec: Recording, limits: Limits) -> dict:
         out["disabled_but_moving"] = int(
             (~rec.motor["enabled"] & (np.abs(velocity).max(axis=1) > 1e-9)).sum())
     if rec.actuator is not None:
+        force = rec.actuator["force"]
+        out["measured_force_above_max"] = int(
+            (force > limits.max_force_n * (1.0 + limits.measured_force_margin)).any(axis=1).sum())
         out["actuator_fault_samples"] = int((rec.actuator["faults"] != 0).any(axis=1).sum())
     out["total"] = sum(v for k, v in out.items() if k != "actuator_fault_samples")
     return out
+
+
+def measured_force(rec: Recording, limits: Limits) -> dict | None:
+    """The tension the wearer felt: largest per side and samples above the limit + margin."""
+    if rec.actuator is None:
+        return None
+    force = rec.actuator["force"]
+    bound = limits.max_force_n * (1.0 + limits.measured_force_margin)
+    return {"unit": "N", "max_force_n": limits.max_force_n, "bound_n": bound,
+            **{f"{side}_max_n": float(np.nanmax(force[:, i], initial=0.0))
+               for i, side in enumerate(SIDES)},
+            "samples_above_bound": int((force > bound).any(axis=1).sum()),
+            "samples": int(force.shape[0])}
 
 
 FAULT_DEADLINE_S = 1.0  # a fault active this long must have brought the force command to zero
@@ -430,9 +461,11 @@ def force_command_magnitude(rec: Recording) -> tuple[np.ndarray, np.ndarray] | N
     return series["t"], np.nan_to_num(np.abs(series[key]), nan=np.inf).max(axis=1)
 
 
-def fault_responses(rec: Recording, zero_force_n: float = 0.5, stopped_rad_s: float = 0.05
-                    ) -> list[dict]:
-    """Per fault episode: time until the force command is ~0 and the motor command stopped.
+def fault_responses(rec: Recording, zero_force_n: float = 0.5, stopped_rad_s: float = 0.05,
+                    released_n: float = 3.0) -> list[dict]:
+    """Per fault episode: times until the force command, motor command and tension are ~0.
+
+    ``tension_released_after_s``: until the measured tension is below ``released_n``.
 
     Only the time while the fault is active counts: a fault that clears before the force has
     faded out has ``force_zero_after_s`` None and ``cleared_after_s`` shorter than the fade.
@@ -456,6 +489,9 @@ def fault_responses(rec: Recording, zero_force_n: float = 0.5, stopped_rad_s: fl
             *force, onset, zero_force_n, until)
         episode["motor_stopped_after_s"] = None if speed is None else time_to_zero(
             rec.motor["t"], speed, onset, stopped_rad_s, until)
+        episode["tension_released_after_s"] = None if rec.actuator is None else time_to_zero(
+            rec.actuator["t"], np.nan_to_num(rec.actuator["force"], nan=np.inf).max(axis=1),
+            onset, released_n, until)
         lasted = (episode["cleared_after_s"] if episode["cleared_after_s"] is not None
                   else float(force[0][-1] - onset) if force is not None else 0.0)
         episode["not_zeroed"] = episode["force_zero_after_s"] is None and (
@@ -484,6 +520,7 @@ def summarise(rec: Recording, limits: Limits) -> dict:
         "message_counts": rec.counts,
         "estimate_vs_measured_moment": estimate_accuracy(rec),
         "force_tracking": force_tracking(rec),
+        "measured_force": measured_force(rec, limits),
         "limits": asdict(limits),
         "limit_violations": limit_violations(rec, limits),
         "rate_limits": rate_checks(rec, limits),
@@ -601,6 +638,11 @@ def headline(metrics: dict) -> str:
         if tracking.get(side):
             lines.append(f"{side} force tracking RMSE {tracking[side]['rmse_n']:.2f} N, "
                          f"max {tracking[side]['max_abs_error_n']:.2f} N")
+    felt = metrics.get("measured_force")
+    if felt:
+        lines.append(f"measured cable tension max {felt['left_max_n']:.1f} / "
+                     f"{felt['right_max_n']:.1f} N (limit {felt['max_force_n']:g} N), "
+                     f"{felt['samples_above_bound']} samples above {felt['bound_n']:g} N")
     rates = metrics["rate_limits"]
     lines.append(f"limit violations {metrics['limit_violations']['total']}; "
                  f"{rates['steps_over']} steps faster than the force-rate/acceleration limits "
@@ -631,7 +673,8 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar=("LEFT", "RIGHT"), help="JointState names of the hip joints")
     parser.add_argument("--params", type=Path, action="append", default=[],
                         help="ROS 2 parameter YAML the graph ran with (repeatable; limits are "
-                             "read from assistance_profile and admittance_controller sections)")
+                             "read from the assistance_profile, admittance_controller and "
+                             "simulated_actuator sections)")
     for name in LIMIT_OPTIONS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=float,
                             help="override this limit (default: the nodes' configured value)")
@@ -650,15 +693,14 @@ def main(argv: list[str] | None = None) -> int:
     if any(not (math.isfinite(v) and v > 0) for v in overrides.values()):
         print("exo-analyze: limits must be positive numbers", file=sys.stderr)
         return 2
-    try:
+
+    def run() -> None:
         limits = limits_from_params_files(args.params) if args.params else default_limits()
         metrics = analyze(args.bag, out_dir, replace(limits, **overrides), args.joint_names)
-    except AnalysisError as exc:
-        print(f"exo-analyze: {exc}", file=sys.stderr)
-        return 1
-    print(headline(metrics))
-    print(f"metrics and plots in {out_dir}")
-    return 0
+        print(headline(metrics))
+        print(f"metrics and plots in {out_dir}")
+
+    return run_command("exo-analyze", run)  # AnalysisError is a ValueError
 
 
 if __name__ == "__main__":

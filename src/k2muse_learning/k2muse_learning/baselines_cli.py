@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from k2muse_dataset.cli_errors import EXIT_ERROR, run_command
+
 from .baselines import phases as phase_module
 from .baselines.models import TASKS, model_names
 
@@ -39,17 +41,12 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from .baselines.dataset import find_trial_files, load_dataset
     from .baselines.outputs import write_outputs
-    from .baselines.sweep import ConfigError, load_config, run_sweep
+    from .baselines.sweep import load_config, run_sweep
 
-    try:
-        config = load_config(args.config, seed=args.seed)
-        paths = find_trial_files(args.data)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"k2muse-baselines: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(args.config, seed=args.seed)  # ConfigError is a ValueError
+    paths = find_trial_files(args.data)
     if not paths:
-        print(f"k2muse-baselines: no trial files (*.h5) under {args.data}", file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"no trial files (*.h5) under {args.data}")
     trials, problems = load_dataset(
         paths, config.features, participants=config.participants, conditions=config.conditions,
         mode_keys=config.mode_keys, jobs=args.jobs, progress=True,
@@ -57,14 +54,10 @@ def _run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     if not trials:
-        print("k2muse-baselines: no usable trials match the config's data filters",
+        print("k2muse-baselines run: error: no usable trials match the config's data filters",
               file=sys.stderr)
-        return 2
-    try:
-        result = run_sweep(config, trials, progress=True)
-    except ValueError as exc:
-        print(f"k2muse-baselines: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    result = run_sweep(config, trials, progress=True)
     written = write_outputs(config, result, args.out)
     print(f"{len(trials)} trials, {len(result.rows)} result rows; wrote {len(written)} files "
           f"to {args.out}")
@@ -82,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "phases":
         print(phase_module.__doc__)
         return 0
-    return _run(args)
+    return run_command(f"k2muse-baselines {args.command}", lambda: _run(args))
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from k2muse_dataset.trial_h5 import TrialFileError
+from k2muse_dataset.atomic import write_text_atomic
+from k2muse_dataset.cli_errors import run_command
+from k2muse_dataset.trial_h5 import read_trial_h5
 
 from k2muse_learning.artifacts import ArtifactError
 from k2muse_learning.export import ExportError
 
-USER_ERRORS = (ArtifactError, ExportError, TrialFileError, ValueError, FileNotFoundError,
-               RuntimeError)
+USER_ERRORS = (ArtifactError, ExportError, RuntimeError)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -79,11 +80,12 @@ def _export(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from k2muse_learning import report
 
+    read_trial_h5(args.trial, load_emg=False, load_aus=False)  # a bad trial: one clear line
     mode_key, results = report.run_report(args.model, args.trial, args.mode_key, args.plot,
                                           args.repeats)
     print(report.format_table(mode_key, results))
     if args.json:
-        Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+        write_text_atomic(args.json, json.dumps([asdict(r) for r in results], indent=2) + "\n")
     if args.plot:
         print(f"plot: {args.plot}")
 
@@ -134,14 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; user errors end with one line and exit status 2."""
+    """Entry point; user errors end with one line and exit status 1, Ctrl-C with 130."""
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except USER_ERRORS as error:
-        print(f"k2muse-tcn {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(f"k2muse-tcn {args.command}", lambda: args.func(args), USER_ERRORS)
 
 
 if __name__ == "__main__":

@@ -187,12 +187,13 @@ def test_cli_sweep_writes_tables_plots_and_is_reproducible(dataset_root, tmp_pat
 
 
 def test_cli_user_errors_exit_nonzero_with_one_line(tmp_path, capsys):
-    assert main(["run", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
-    assert "nowhere" in capsys.readouterr().err
+    assert main(["run", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "nowhere" in err and err.count("\n") == 1
     bad = tmp_path / "bad.yaml"
     bad.write_text("modalities: [emg, sonar]\n")
     (tmp_path / "d").mkdir()
     assert main(["run", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"),
-                 "--config", str(bad)]) == 2
+                 "--config", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert "sonar" in err and "Traceback" not in err
+    assert "sonar" in err and "Traceback" not in err and err.count("\n") == 1
