@@ -3,10 +3,13 @@
 1. Training time for one subject x 3 modes x 5 folds with the default config (config/tcn.yaml
    values) on generated data of K2MUSE size per subject: 3 speeds x 5 trials per mode, 30 s
    each (goal: under 5 minutes on 2 CPU cores).
-2. ONNX Runtime single-window latency of a 5-model ensemble (the five mode models averaged, as
-   at run time): p50/p99 over many windows, one thread per session (goal: p99 under 1 ms).
+2. Per-sample latency of a 5-model ensemble, side by side in one run: windowed (five ONNX
+   Runtime sessions, each on the whole window), fused windowed (one graph, whole window) and
+   fused streaming (one graph, one new sample per call); goal: streaming p99 <= 0.1 ms and
+   >= 5x faster than the windowed ensemble.
 
 Usage: .venv/bin/python bench/bench_tcn.py [--duration 30] [--threads 2] [--skip-training]
+       [--samples 5000]
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ import numpy as np
 import torch
 from k2muse_dataset.process import process_release
 from k2muse_dataset.synth import generate_release
-from k2muse_learning.artifacts import load_manifest, model_file
-from k2muse_learning.export import OnnxRuntimeRunner
-from k2muse_learning.report import single_window_latency_ms
+from k2muse_inference.backends import BackendOptions, FusedStreamingBackend, OnnxRuntimeBackend
+from k2muse_inference.ensemble import Ensemble
+from k2muse_inference.model import Expectations, load_model_spec
 from k2muse_learning.tcn_demo import gait_like_windows, write_demo_model_folder
 from k2muse_learning.training import TrainingConfig, count_folds, results_markdown, train_all
 from k2muse_learning.windows import load_legs
@@ -51,26 +54,58 @@ def bench_training(work: Path, duration_s: float, threads: int) -> None:
           f"(goal < 300 s)")
 
 
-def bench_ensemble(work: Path, repeats: int) -> None:
-    """Time the five default-size mode models on one window each, sequentially."""
+class WindowedOnly:
+    """A backend seen through its windowed call only (the fused graph without its history)."""
+
+    def __init__(self, backend):
+        self.name = f"{backend.name} (windowed)"
+        self.predict = backend.predict
+
+
+def bench_ensemble(work: Path, samples: int) -> None:
+    """Per-sample latency of the 5-model ensemble: three paths timed side by side.
+
+    One leg's joint states at the model rate, so every window continues the previous one.
+    The three paths are timed in turn on each sample (same load for all): today's five
+    ONNX Runtime sessions on the window, the fused graph on the window, and the fused graph
+    stepped by the newest sample (the estimator's default). Each call goes through the
+    estimator's Ensemble (averaging and checks included), one ONNX Runtime thread.
+    """
     config = TrainingConfig().tcn_config
     folder = write_demo_model_folder(work / "ensemble", mode_keys=ENSEMBLE, config=config)
-    manifest = load_manifest(folder)
-    runners = [OnnxRuntimeRunner(model_file(folder, manifest, key, "onnx_sim"), threads=1)
-               for key in ENSEMBLE]
-    windows = gait_like_windows(256, manifest["window_length"])
-
-    def ensemble(window: np.ndarray) -> np.ndarray:
-        return np.mean([runner(window) for runner in runners], axis=0)
-
-    latency = single_window_latency_ms(ensemble, windows, repeats)
-    single = single_window_latency_ms(runners[0], windows, repeats)
-    print(f"architecture {config.to_dict()}")
-    print(f"ONNX Runtime single model : p50 {np.percentile(single, 50):.3f} ms, "
-          f"p99 {np.percentile(single, 99):.3f} ms")
-    print(f"ENSEMBLE of {len(runners)} (sequential): p50 {np.percentile(latency, 50):.3f} ms, "
-          f"p99 {np.percentile(latency, 99):.3f} ms, max {latency.max():.3f} ms "
-          f"over {repeats} windows (goal p99 < 1 ms)")
+    spec = load_model_spec(folder, Expectations())
+    options = BackendOptions(onnx_threads=1)
+    streaming = FusedStreamingBackend(spec.ensemble, options)
+    paths = {
+        "windowed, 5 sessions": Ensemble(OnnxRuntimeBackend(spec.ensemble, options)),
+        "fused windowed, 1 session": Ensemble(WindowedOnly(streaming)),
+        "fused streaming, 1 session": Ensemble(streaming),
+    }
+    window = spec.window_length
+    sequence = gait_like_windows(1, samples + window, seed=3)[0]
+    timings = {name: [] for name in paths}
+    estimates = {name: [] for name in paths}
+    for end in range(window, window + samples):
+        batch = sequence[None, :, end - window:end]
+        for name, ensemble in paths.items():
+            output = ensemble(batch)
+            timings[name].append(output.latency_s * 1e3)
+            estimates[name].append(output.moments_nm_per_kg[0])
+    print(f"architecture {config.to_dict()}, {len(ENSEMBLE)} mode models, window {window}, "
+          f"{samples} consecutive samples, one thread")
+    reference = np.asarray(estimates["windowed, 5 sessions"])
+    p99 = {}
+    for name, values in timings.items():
+        values = np.asarray(values[10:])  # after warm-up
+        p99[name] = np.percentile(values, 99)
+        error = np.max(np.abs(np.asarray(estimates[name]) - reference))
+        print(f"{name:28s}: p50 {np.percentile(values, 50):.4f} ms, p99 {p99[name]:.4f} ms, "
+              f"max {values.max():.3f} ms; max |diff| vs windowed {error:.2e} N*m/kg")
+    stream = paths["fused streaming, 1 session"]
+    print(f"streaming: {stream.steps} steps, {stream.primes} primes")
+    ratio = p99["windowed, 5 sessions"] / p99["fused streaming, 1 session"]
+    print(f"ENSEMBLE: fused streaming p99 {p99['fused streaming, 1 session']:.4f} ms "
+          f"(goal <= 0.1 ms), {ratio:.1f}x faster than windowed 5 sessions at p99 (goal >= 5x)")
 
 
 def main() -> None:
@@ -78,12 +113,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per trial")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
-    parser.add_argument("--repeats", type=int, default=5000, help="latency samples")
+    parser.add_argument("--samples", type=int, default=5000, help="latency samples")
     parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench_tcn_") as tmp:
-        bench_ensemble(Path(tmp), args.repeats)
+        bench_ensemble(Path(tmp), args.samples)
         if not args.skip_training:
             bench_training(Path(tmp), args.duration, args.threads)
 
