@@ -20,6 +20,7 @@ from exo_control.analyze import (
 )
 from exo_control.assistance import AssistanceConfig
 from exo_control.controller import ControllerConfig
+from exo_control.force_loop import ForceLoopConfig
 from exo_control.recorder import GRAPH_TOPICS, BagRecording, exo_typestore
 
 T0 = 1_700_000_000.0  # stamps on a wall-clock-like ROS clock
@@ -57,14 +58,14 @@ def _command(force_l, force_r, state=2):
 
 
 def _controller(ref_l, ref_r, watchdog=0, scale=1.0):
-    return dict(watchdog=watchdog, output_scale=scale, left_force_reference_n=ref_l,
-                right_force_reference_n=ref_r, left_force_error_n=0.0, right_force_error_n=0.0,
-                left_velocity_command_rad_s=0.0, right_velocity_command_rad_s=0.0,
-                loop_period_s=0.001)
+    return dict(watchdog=watchdog, enabled=scale > 0.0, output_scale=scale,
+                left_force_reference_n=ref_l, right_force_reference_n=ref_r,
+                left_force_error_n=0.0, right_force_error_n=0.0, loop_period_s=0.005)
 
 
 def _actuator(force_l, force_r, faults=0):
-    return dict(left_cable_force_n=force_l, right_cable_force_n=force_r,
+    return dict(mode=1, left_cable_force_n=force_l, right_cable_force_n=force_r,
+                left_force_reference_n=force_l, right_force_reference_n=force_r,
                 left_motor_position_rad=0.0, right_motor_position_rad=0.0,
                 left_motor_velocity_rad_s=0.0, right_motor_velocity_rad_s=0.0,
                 left_fault_flags=faults, right_fault_flags=0)
@@ -130,7 +131,11 @@ def test_metrics_match_the_construction(known_bag):
     assert violations["desired_force_above_max"] == 1
     assert violations["force_reference_above_max"] == 0
     assert violations["motor_velocity_above_max"] == 0
+    assert violations["measured_force_above_max"] == 0
     assert violations["total"] == 1
+    felt = metrics["measured_force"]
+    assert felt["left_max_n"] == pytest.approx(198.0) and felt["right_max_n"] == 18.0
+    assert felt["samples_above_bound"] == 0 and felt["bound_n"] == pytest.approx(210.0)
     rates = metrics["rate_limits"]
     assert rates["desired_force_rate"]["steps_over"] == 2  # up to 300 N and back down
     # 250 N in 10 ms against 2000 N/s x (10 ms + 2 ms jitter) x 1.02
@@ -144,7 +149,20 @@ def test_metrics_match_the_construction(known_bag):
     assert episode["cleared_after_s"] is None and not episode["not_zeroed"]
     assert episode["force_zero_after_s"] == pytest.approx(0.2, abs=0.011)
     assert episode["motor_stopped_after_s"] == pytest.approx(0.1, abs=0.011)
+    # The cable follows the reference 2 N below it: under 3 N once the reference is under 5 N.
+    assert episode["tension_released_after_s"] == pytest.approx(0.2 * (1 - 5 / 50), abs=0.011)
     assert metrics["inference_latency_s"]["p99"] == pytest.approx(0.001)
+
+
+def test_measured_tension_above_the_limit_is_a_violation(tmp_path):
+    builder = BagBuilder(tmp_path / "over")
+    for i, force in enumerate([100.0, 215.0, 205.0, 100.0]):
+        builder.put("/actuator/state", T0 + i * 0.01, **_actuator(force, 50.0))
+    metrics = summarise(load_recording(builder.close()), default_limits())
+    assert metrics["measured_force"]["samples_above_bound"] == 1  # 215 > 200 N + 5 %
+    assert metrics["measured_force"]["left_max_n"] == 215.0
+    assert metrics["limit_violations"]["measured_force_above_max"] == 1
+    assert metrics["limit_violations"]["total"] == 1
 
 
 def test_fault_response_counts_only_while_the_fault_lasts():
@@ -214,19 +232,21 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
 
 def test_limits_follow_the_node_configuration(tmp_path):
     limits = default_limits()
-    assert limits.max_force_n == max(AssistanceConfig().max_force_n, ControllerConfig().max_force_n)
-    assert limits.max_motor_accel_rad_s2 == ControllerConfig().max_acceleration_rad_s2
+    assert limits.max_force_n == max(AssistanceConfig().max_force_n, ControllerConfig().max_force_n,
+                                     ForceLoopConfig().max_force_n)
+    assert limits.max_motor_accel_rad_s2 == ForceLoopConfig().max_acceleration_rad_s2
     params = tmp_path / "graph.yaml"
     params.write_text(
         "/**:\n  ros__parameters:\n    use_sim_time: false\n"
         "assistance_profile:\n  ros__parameters:\n    max_force_n: 150.0\n    gain: 0.3\n"
         "/admittance_controller:\n  ros__parameters:\n    max_force_n: 120\n"
-        "    max_acceleration_rad_s2: 1000.0\n")
+        "simulated_actuator:\n  ros__parameters:\n    max_force_n: 120\n"
+        "    max_acceleration_rad_s2: 1000.0\n    sim:\n      gear_ratio: 10.0\n")
     limits = limits_from_params_files([params])
     assert limits.max_force_n == 150.0
     assert limits.max_motor_accel_rad_s2 == 1000.0
-    assert limits.max_motor_velocity_rad_s == ControllerConfig().max_velocity_rad_s
-    params.write_text("admittance_controller:\n  ros__parameters:\n"
+    assert limits.max_motor_velocity_rad_s == ForceLoopConfig().max_velocity_rad_s
+    params.write_text("simulated_actuator:\n  ros__parameters:\n"
                       "    max_velocity_rad_s: -5.0\n")
     with pytest.raises(AnalysisError, match="graph.yaml: max_velocity_rad_s"):
         limits_from_params_files([params])
@@ -237,16 +257,16 @@ def test_limits_from_the_package_config_files():
     from exo_control.demo import config_files
 
     files = config_files()
-    controller = yaml.safe_load(next(f for f in files if f.name == "controller.yaml")
-                                .read_text())["admittance_controller"]["ros__parameters"]
+    actuator = yaml.safe_load(next(f for f in files if f.name == "actuator.yaml")
+                              .read_text())["simulated_actuator"]["ros__parameters"]
     limits = limits_from_params_files(files)
-    assert limits.max_motor_velocity_rad_s == controller["max_velocity_rad_s"]
-    assert limits.max_motor_accel_rad_s2 == controller["max_acceleration_rad_s2"]
+    assert limits.max_motor_velocity_rad_s == actuator["max_velocity_rad_s"]
+    assert limits.max_motor_accel_rad_s2 == actuator["max_acceleration_rad_s2"]
 
 
 def test_cli_reads_limits_from_a_params_file(known_bag, tmp_path):
     params = tmp_path / "graph.yaml"
-    params.write_text("admittance_controller:\n  ros__parameters:\n"
+    params.write_text("simulated_actuator:\n  ros__parameters:\n"
                       "    max_acceleration_rad_s2: 1000.0\n")
     out = tmp_path / "analysis"
     assert main([str(known_bag), "-o", str(out), "--params", str(params)]) == 0
