@@ -68,8 +68,10 @@ def test_ensemble_feeds_float32_and_averages_members():
 
 
 def test_fallback_order():
-    assert fallback_order("auto") == ["tensorrt", "onnxruntime", "pytorch"]
-    assert fallback_order("pytorch") == ["pytorch", "tensorrt", "onnxruntime"]
+    assert fallback_order("auto") == ["onnxruntime_streaming", "tensorrt", "onnxruntime",
+                                      "pytorch"]
+    assert fallback_order("pytorch") == ["pytorch", "onnxruntime_streaming", "tensorrt",
+                                         "onnxruntime"]
     with pytest.raises(ValueError, match="unknown backend 'tflite'"):
         fallback_order("tflite")
 
