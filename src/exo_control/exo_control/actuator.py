@@ -162,8 +162,10 @@ class ActuatorNodeConfig:
                                         " publish rate, Hz", 1.0, 1000.0)
     autostart: bool = spec(True, "configure and activate at start-up (else wait for lifecycle"
                            " transitions)")
-    realtime_priority: int = spec(0, "SCHED_FIFO priority of the fast loop thread, 0 = normal"
-                                  " scheduling (needs CAP_SYS_NICE)", 0, 99)
+    realtime_priority: int = spec(50, "SCHED_FIFO priority of the node's threads, so the fast"
+                                  " loop keeps its rate on a busy machine; 0 = normal"
+                                  " scheduling. Without permission (CAP_SYS_NICE, an rtprio"
+                                  " limit) it warns and runs normally", 0, 98)
     joint_names: list = spec(["left_hip_joint", "right_hip_joint"],
                              "JointState names of the left and right hip")
     inject_fault_flags: int = spec(0, "fault bits forced on the simulated actuator (testing)",

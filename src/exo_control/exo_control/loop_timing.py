@@ -70,11 +70,29 @@ class LoopStats:
         }
 
 
+def set_realtime_priority(priority: int) -> str | None:
+    """Put the calling thread (and the threads it starts later) under SCHED_FIFO ``priority``.
+
+    A process whose fast loop must keep running on a busy machine asks for this from the
+    thread that runs its executor, before it starts the loop thread: threads inherit the
+    policy, so the loop never waits for the GIL held by a descheduled normal-priority thread.
+    Returns None on success (or for priority 0), else why it failed (needs CAP_SYS_NICE,
+    root, or an rtprio limit).
+    """
+    if priority <= 0:
+        return None
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError) as exc:
+        return str(exc)
+    return None
+
+
 class PeriodicLoop:
     """Calls ``cycle(now_s)`` every ``period_s`` in a daemon thread until ``stop()``."""
 
     def __init__(self, period_s: float, cycle: Callable[[float], None], name: str = "loop",
-                 spin_s: float = 0.0, realtime_priority: int = 0) -> None:
+                 spin_s: float = 0.0) -> None:
         if period_s <= 0.0:
             raise ValueError(f"period must be > 0 s, got {period_s}")
         self.period_s = period_s
@@ -84,8 +102,6 @@ class PeriodicLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.error: BaseException | None = None
-        self.realtime_priority = realtime_priority  # SCHED_FIFO priority; 0: normal scheduling
-        self.priority_error: str | None = None  # why the priority could not be set
 
     def start(self) -> None:
         """Start the thread."""
@@ -97,17 +113,7 @@ class PeriodicLoop:
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
-    def _set_priority(self) -> None:
-        """Run this thread under SCHED_FIFO when asked (needs CAP_SYS_NICE or root)."""
-        if self.realtime_priority <= 0:
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
-        except (OSError, AttributeError) as exc:
-            self.priority_error = str(exc)
-
     def _run(self) -> None:
-        self._set_priority()
         deadline = time.monotonic() + self.period_s
         while not self._stop.is_set():
             remaining = deadline - time.monotonic()
