@@ -127,6 +127,8 @@ def read_sidecar(path: str | Path) -> dict[str, dict[str, object]]:
         raise ValueError(f"{path}: {exc}") from None
     table: dict[str, dict[str, object]] = {}
     for number, row in enumerate(rows, start=1):
+        if None in row:
+            raise ValueError(f"{path}: row {number} has more values than the header")
         name = str(row.get("file") or "").strip()
         if not name:
             raise ValueError(f"{path}: row {number} has no 'file' value")
@@ -153,6 +155,8 @@ def resolve_metadata(c3d: C3DTrial, options: Mapping[str, object], row: Mapping[
     mode, incline = _mode_and_incline(given, where)
     if mode != UNKNOWN and "incline_deg" not in given:
         sources["incline_deg"] = "implied by mode LG"
+    if mode != UNKNOWN and "mode" not in given:
+        sources["mode"] = "implied by the incline's sign"
     metadata = TrialMetadata(
         participant=str(participant or UNKNOWN), condition=str(given.get("condition", UNKNOWN)),
         mode=mode, incline_deg=incline, speed_m_s=float(given.get("speed_m_s", math.nan)),

@@ -111,6 +111,11 @@ def test_options_sidecar_and_body_mass_precedence(real_c3d_dir, tmp_path):
     assert trial.body_mass_kg == 81.0  # PROCESSING:Bodymass wins over any given mass
     assert any("70 kg given" in r and "81 kg is used" in r for r in row["reasons"])
 
+    derived = import_c3d_files(real_c3d_dir / FMC, tmp_path / "c", {"incline_deg": -10})
+    with h5py.File(derived["rows"][0]["output"]) as f:
+        assert f.attrs["mode"] == "DS" and f.attrs["mode_key"] == "DS_10"
+        assert json.loads(f.attrs["metadata_sources"])["mode"] == "implied by the incline's sign"
+
     yaml_sidecar = tmp_path / "meta.yaml"
     yaml_sidecar.write_text(f"{NO_MASS}:\n  mode: DS\n  incline_deg: 10\n  speed_m_s: 0.5\n")
     assert read_sidecar(yaml_sidecar)[NO_MASS] == {"mode": "DS", "incline_deg": 10.0,
@@ -129,11 +134,17 @@ def test_bad_metadata_is_refused_with_its_origin(real_c3d_dir, tmp_path, options
         import_c3d_files(real_c3d_dir / FMC, tmp_path, options)
 
 
-def test_sidecar_with_unknown_column_is_refused(real_c3d_dir, tmp_path):
+def test_sidecar_with_unknown_column_or_ragged_row_is_refused(tmp_path):
     sidecar = tmp_path / "meta.csv"
     sidecar.write_text("file,participant,weight\nx.c3d,P1,70\n")
     with pytest.raises(ValueError, match="meta.csv row 1 .*unknown metadata field.*weight"):
         read_sidecar(sidecar)
+    sidecar.write_text("file,participant\nx.c3d,P1,70\n")
+    with pytest.raises(ValueError, match="row 1 has more values than the header"):
+        read_sidecar(sidecar)
+    (tmp_path / "meta.yaml").write_text("- participant: P1\n")
+    with pytest.raises(ValueError, match="row 1 has no 'file' value"):
+        read_sidecar(tmp_path / "meta.yaml")
 
 
 def test_model_output_suffix_and_prefix_variants(real_c3d_dir, tmp_path):
