@@ -83,6 +83,7 @@ class AssistanceProfileNode(Node):
         self._last = out
         msg = AssistanceCommand(
             state=int(out.state), enabled=out.enabled, fade_scale=out.fade_scale,
+            input_ok=out.left_input_ok and out.right_input_ok,
             left_torque_nm=out.left_torque_nm, right_torque_nm=out.right_torque_nm,
             left_force_n=out.left_force_n, right_force_n=out.right_force_n)
         msg.header.stamp = self.get_clock().now().to_msg()

@@ -16,7 +16,9 @@ Watchdog (checked every cycle, feedback problems first):
 * stale or non-finite assistance command -> the last good command is held while the force
   reference fades to zero over ``watchdog_fade_s``, under closed-loop force control (the cable
   is unloaded gently);
-* a faded-out reference is sent with ``enabled`` false: the actuator pays the cable out to slack;
+* a faded-out reference is sent with ``enabled`` false, and so is a zero reference while the
+  assistance is disabled or has lost its estimate: the actuator pays the cable out to slack
+  instead of tracking zero force against a walking wearer;
 * when every input is good again the scale fades back in over ``watchdog_recover_s``.
 """
 
@@ -107,6 +109,7 @@ class ForceReferenceController:
         self.config = config
         self._scale = SmoothFade(config.watchdog_recover_s, config.watchdog_fade_s)
         self._command: tuple[float, float, float] | None = None  # left N, right N, received s
+        self._assisting = False
         self._last_command = [0.0, 0.0]  # last finite command per side, N
         self._reference = [0.0, 0.0]
         self._reading: tuple[ActuatorReading, float] | None = None
@@ -116,9 +119,15 @@ class ForceReferenceController:
         """Swap in a configuration that differs only in fields marked live (limits)."""
         self.config = config
 
-    def set_command(self, left_force_n: float, right_force_n: float, received_s: float) -> None:
-        """Latest desired cable forces (N) from the assistance profile."""
+    def set_command(self, left_force_n: float, right_force_n: float, received_s: float,
+                    assisting: bool = True) -> None:
+        """Latest desired cable forces (N) from the assistance profile.
+
+        ``assisting`` False: the profile is disabled or has no good estimate, so once the
+        forces are zero the cable should be slack rather than tracked at zero.
+        """
         self._command = (left_force_n, right_force_n, received_s)
+        self._assisting = bool(assisting)
 
     def set_measurement(self, reading: ActuatorReading, received_s: float) -> None:
         """Latest actuator state."""
@@ -163,5 +172,5 @@ class ForceReferenceController:
             rate = (reference - previous) / dt if dt > 0.0 else 0.0
             error = reference - getattr(reading, side).force_n if reading else math.nan
             outputs.append(SideOutput(reference, rate, error))
-        enabled = verdict == Watchdog.OK or scale > 0.0 or any(self._reference)
+        enabled = any(self._reference) or (verdict == Watchdog.OK and self._assisting)
         return ControllerOutput(verdict, scale, enabled, outputs[0], outputs[1], period)

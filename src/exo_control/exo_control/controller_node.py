@@ -126,7 +126,9 @@ class AdmittanceControllerNode(ManagedNode):
 
     def _on_command(self, msg: AssistanceCommand) -> None:
         with self._lock:
-            self.controller.set_command(msg.left_force_n, msg.right_force_n, time.monotonic())
+            self.controller.set_command(
+                msg.left_force_n, msg.right_force_n, time.monotonic(),
+                assisting=msg.state != AssistanceCommand.STATE_DISABLED and msg.input_ok)
 
     def _on_state(self, msg: ActuatorState) -> None:
         reading = reading_from_msg(msg)

@@ -53,7 +53,8 @@ class BagBuilder:
 
 
 def _command(force_l, force_r, state=2):
-    return dict(state=state, enabled=state in (1, 2), fade_scale=1.0, left_torque_nm=0.0,
+    return dict(state=state, enabled=state in (1, 2), fade_scale=1.0, input_ok=True,
+                left_torque_nm=0.0,
                 right_torque_nm=0.0, left_force_n=force_l, right_force_n=force_r)
 
 

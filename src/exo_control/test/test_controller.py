@@ -86,6 +86,26 @@ def test_actuator_problems_fade_the_reference_out(what, kwargs, verdict):
     assert out.left.force_reference_n == 0.0 and not out.enabled, what
 
 
+def test_a_disabled_or_blind_assistance_releases_the_cable_once_its_force_is_zero():
+    rig = Rig()
+    rig.run(1.0)
+    for _ in range(round(0.5 * RATE)):  # the profile fades its force out (lost its estimate)
+        rig.t += DT
+        rig.controller.set_measurement(reading(), rig.t)
+        commanded = max(0.0, 100.0 - 400.0 * (rig.t - 1.0))
+        rig.controller.set_command(commanded, commanded, rig.t, assisting=False)
+        out = rig.controller.step(rig.t)
+        assert out.watchdog == Watchdog.OK
+        assert out.enabled == (out.left.force_reference_n > 0.0)
+    assert not out.enabled and out.left.force_reference_n == 0.0
+
+
+def test_zero_force_while_assisting_keeps_tracking():
+    rig = Rig()
+    out = rig.run(1.0, force_n=0.0)  # e.g. the swing phase of an extension-only profile
+    assert out.enabled and out.left.force_reference_n == 0.0
+
+
 def test_nan_command_holds_the_last_good_command_while_fading_out():
     rig = Rig()
     rig.run(1.0)

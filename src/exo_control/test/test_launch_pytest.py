@@ -15,7 +15,7 @@ launch_pytest = pytest.importorskip("launch_pytest", reason="launch_pytest needs
 launch = pytest.importorskip("launch")
 
 import rclpy  # noqa: E402
-from exo_control.common_node import TOPIC_QOS  # noqa: E402
+from exo_control.common_node import PUBLISH_QOS  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
@@ -64,13 +64,13 @@ class _Probe:
         self.node = rclpy.create_node("launch_test_probe")
         self.commands, self.states = [], []
         self.node.create_subscription(AssistanceCommand, "/assistance/command",
-                                      self.commands.append, TOPIC_QOS["/assistance/command"])
+                                      self.commands.append, PUBLISH_QOS["/assistance/command"])
         self.node.create_subscription(ActuatorState, "/actuator/state", self.states.append,
-                                      TOPIC_QOS["/actuator/state"])
+                                      PUBLISH_QOS["/actuator/state"])
         estimates = self.node.create_publisher(HipMomentEstimate, "/hip_moment/estimate",
-                                               TOPIC_QOS["/hip_moment/estimate"])
+                                               PUBLISH_QOS["/hip_moment/estimate"])
         joints = self.node.create_publisher(JointState, "/joint_states",
-                                            TOPIC_QOS["/joint_states"])
+                                            PUBLISH_QOS["/joint_states"])
 
         def publish():
             estimates.publish(HipMomentEstimate(left_moment_nm_per_kg=0.6,
