@@ -50,6 +50,13 @@ def _reliable(depth: int) -> QoSProfile:
     )
 
 
+# Best effort, so an encoder driver publishing with qos_profile_sensor_data is heard as well as
+# a reliable replay; a short queue, since every sample feeds the window but a backlog must be
+# dropped rather than turned into latency.
+JOINT_STATES_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                              reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
 def _float(description: str, low: float, high: float) -> ParameterDescriptor:
     return ParameterDescriptor(
         description=description,
@@ -127,7 +134,7 @@ class HipMomentEstimatorNode(Node):
                                                 _reliable(100))
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", _reliable(10))
         self.create_subscription(JointState, "/joint_states", self._on_joint_state,
-                                 _reliable(100))
+                                 JOINT_STATES_QOS)
         self.create_timer(self._param("diagnostics_period_s"), self._publish_diagnostics)
 
     def _param(self, name: str):
