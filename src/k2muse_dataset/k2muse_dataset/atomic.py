@@ -49,11 +49,15 @@ def write_bytes_atomic(target: str | Path, data: bytes | memoryview) -> None:
     """Write bytes atomically and durably; a full disk raises OSError (ENOSPC), no partial file.
 
     The data is flushed and fsync'ed before the rename, so a reported success is on disk.
+    The OSError of a failed write names ``target``.
     """
-    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:  # named after the target, not the temporary file
+        raise OSError(error.errno, error.strerror, str(target)) from None
 
 
 def write_text_atomic(target: str | Path, text: str) -> None:

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 
+from tqdm import tqdm
+
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 # Failed checks raise ValueError subclasses (TrialFileError, ...); unreadable or unwritable
@@ -28,6 +30,11 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _say(line: str) -> None:
+    """One line on stderr, on a line of its own even while a progress bar is drawn."""
+    tqdm.write(line, file=sys.stderr)
+
+
 def run_command(prog: str, command: Callable[[], int | None],
                 user_errors: tuple[type[BaseException], ...] = ()) -> int:
     """Run ``command`` and turn user errors and Ctrl-C into one line and an exit status.
@@ -38,9 +45,9 @@ def run_command(prog: str, command: Callable[[], int | None],
     try:
         status = command()
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted (finished outputs are kept)", file=sys.stderr)
+        _say(f"{prog}: interrupted (finished outputs are kept)")
         return EXIT_INTERRUPTED
     except (*USER_ERRORS, *user_errors) as error:
-        print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
+        _say(f"{prog}: error: {one_line(error)}")
         return EXIT_ERROR
     return 0 if status is None else int(status)

@@ -182,8 +182,14 @@ def _mode_from_incline(mode: str, incline_deg: float) -> str:
     return f"{mode}_{abs(round(incline_deg))}"
 
 
-def write_trial_h5(path: str | Path, trial: Trial) -> Path:
-    """Write ``trial`` atomically to ``path`` (parents created) and return the path."""
+def write_trial_h5(path: str | Path, trial: Trial,
+                   dataset_attrs: Mapping[str, Mapping[str, object]] | None = None,
+                   root_attrs: Mapping[str, object] | None = None) -> Path:
+    """Write ``trial`` atomically to ``path`` (parents created) and return the path.
+
+    ``dataset_attrs`` (dataset path -> attributes; paths absent from the file are ignored) and
+    ``root_attrs`` annotate the file in the same write.
+    """
     trial.validate()
     path = Path(path)
     # Built in memory and written with plain file I/O: a full disk is then an OSError
@@ -233,6 +239,10 @@ def write_trial_h5(path: str | Path, trial: Trial) -> Path:
                                chunks=(max(1, min(16, len(trial.aus_frames))), 4, 1000))
             aus.attrs["frame_rate_hz"] = AUS_FRAME_RATE_HZ
             aus.attrs["channel_names"] = json.dumps(trial.aus_channel_names or [])
+        for dataset, attrs in (dataset_attrs or {}).items():
+            if dataset in f:
+                f[dataset].attrs.update(dict(attrs))
+        f.attrs.update(dict(root_attrs or {}))
     write_bytes_atomic(path, buffer.getbuffer())
     return path
 

@@ -2,8 +2,8 @@
 
 The trial contract (docs/architecture.md section 1) holds the values; these attributes say,
 per side, which c3d label was read, its unit, the factor applied, whether it was divided by the
-body mass, and how many source frames became NaN as gaps or artefacts. They are written into the
-temporary file before it is renamed, so a trial file never exists without them.
+body mass, and how many source frames became NaN as gaps or artefacts. They are written in the
+same atomic write as the values, so a trial file never exists without them.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-import h5py
-
-from .atomic import atomic_path
 from .c3d_reader import ChannelReport
 from .trial_h5 import SIDES, Trial, write_trial_h5
 
@@ -45,12 +42,4 @@ def channel_attributes(channels: Mapping[str, ChannelReport]) -> dict[str, dict[
 def write_annotated_trial(path: str | Path, trial: Trial, channels: Mapping[str, ChannelReport],
                           root_attrs: Mapping[str, object] | None = None) -> Path:
     """Write ``trial`` with per-channel provenance attributes (and extra root attributes)."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        write_trial_h5(tmp, trial)
-        with h5py.File(tmp, "a") as f:
-            for dataset, attrs in channel_attributes(channels).items():
-                if dataset in f:
-                    f[dataset].attrs.update(attrs)
-            f.attrs.update(dict(root_attrs or {}))
-    return path
+    return write_trial_h5(path, trial, channel_attributes(channels), root_attrs)

@@ -178,3 +178,86 @@ def test_help_for_every_subcommand(capsys):
             main([command, "--help"])
         assert exit_info.value.code == 0
         assert "--model" in capsys.readouterr().out or command == "train"
+
+
+def _tamper_copy(trial, target, tamper):
+    import shutil
+
+    import h5py
+
+    shutil.copy(trial, target)
+    with h5py.File(target, "r+") as f:
+        tamper(f)
+    return target
+
+
+def _replace(f, name, data):
+    del f[name]
+    f[name] = data
+
+
+def test_report_on_a_malformed_trial_is_one_line(trials, tmp_path, capsys):
+    from k2muse_learning.tcn_demo import write_demo_model_folder
+
+    model = write_demo_model_folder(tmp_path / "model")
+    trial = next(trials.glob("P01/*/*Trial_1.h5"))
+    cases = {
+        "dtype.h5": (lambda f: _replace(f, "kinematics/hip_angle_rad",
+                                        np.full(f["kinematics/hip_angle_rad"].shape, b"x")),
+                     "dtype |S1"),
+        "shape.h5": (lambda f: _replace(f, "kinetics/hip_moment_nm_per_kg", np.zeros((7, 2))),
+                     "hip (N*m/kg): shape (7, 2)"),
+        "huge.h5": (lambda f: f["kinematics/hip_angle_rad"].__setitem__(slice(None), 1e30),
+                    "beyond the plausible"),
+    }
+    for name, (tamper, message) in cases.items():
+        bad = _tamper_copy(trial, tmp_path / name, tamper)
+        assert main(["report", "--model", str(model), "--trial", str(bad)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(bad) in err and message in err, err
+
+
+def test_train_skips_a_malformed_trial_with_one_line(trials, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "trials"
+    shutil.copytree(trials / "P02", data / "P02")
+    good = next(data.glob("P02/*/*Trial_1.h5"))
+    bad = _tamper_copy(good, good.with_name("P02_Ideal_LG_0_S_1_Trial_9.h5"),
+                       lambda f: f["kinematics"].attrs.__setitem__("sample_rate_hz", -100.0))
+    config = tmp_path / "tcn.yaml"
+    config.write_text("architecture: {channels: 8, levels: 3, kernel_size: 3}\n"
+                      "epochs: 1\nfolds: 2\nthreads: 1\nwindows_per_epoch: 32\n")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--config",
+                 str(config), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    skipped = [line for line in err.splitlines() if str(bad) in line]
+    assert len(skipped) == 1 and "sample_rate_hz is -100" in skipped[0]
+    assert load_manifest(tmp_path / "m")["training"]
+
+
+def test_ctrl_c_in_train_is_one_line_and_leaves_no_folder(trials, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    config = tmp_path / "tcn.yaml"
+    config.write_text("epochs: 500\nfolds: 2\nthreads: 1\n")
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "k2muse-tcn"), "train", "--data", str(trials),
+             "--out", str(tmp_path / "m"), "--config", str(config), "--participants", "P01"],
+            stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        deadline = time.monotonic() + 300
+        while "folds:" not in log.read_text():  # training has started
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=300) == 130
+    err = log.read_text()
+    assert "k2muse-tcn train: interrupted (finished outputs are kept)" in err.splitlines()
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stderr.txt", "tcn.yaml"]
