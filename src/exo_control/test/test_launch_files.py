@@ -18,6 +18,7 @@ import yaml
 from exo_control.actuator import ActuatorNodeConfig, SimulatedActuatorConfig
 from exo_control.assistance import AssistanceConfig
 from exo_control.controller import ControllerConfig
+from exo_control.force_loop import ForceLoopConfig
 from exo_control.params import config_from_mapping, field_specs
 from sensor_msgs.msg import JointState
 
@@ -101,8 +102,9 @@ def test_replay_launch_forwards_every_graph_argument_to_assist_launch():
 YAML_CONFIGS = {
     "assistance.yaml": ("assistance_profile", [AssistanceConfig]),
     "controller.yaml": ("admittance_controller", [ControllerConfig]),
-    "actuator.yaml": ("simulated_actuator", [ActuatorNodeConfig, SimulatedActuatorConfig]),
+    "actuator.yaml": ("simulated_actuator", [ActuatorNodeConfig, ForceLoopConfig]),
 }
+NESTED_CONFIGS = {"actuator.yaml": {"sim": SimulatedActuatorConfig}}  # prefix "sim."
 
 
 def yaml_parameters(name):
@@ -119,15 +121,20 @@ def test_parameter_yaml_is_complete_and_valid(name):
         fields = field_specs(config_type)
         config_from_mapping(config_type, {k: v for k, v in values.items() if k in fields})
         covered |= set(fields)
+    for prefix, config_type in NESTED_CONFIGS.get(name, {}).items():
+        nested = values.get(prefix, {})
+        config_from_mapping(config_type, nested)
+        assert set(nested) == set(field_specs(config_type)), f"{name}: {prefix}"
+        covered.add(prefix)
     assert set(values) == covered, f"{name}: unknown {set(values) - covered}," \
                                    f" missing {covered - set(values)}"
 
 
-def test_controller_and_actuator_agree_on_the_transmission():
-    controller, actuator = yaml_parameters("controller.yaml"), yaml_parameters("actuator.yaml")
+def test_fast_loop_and_simulated_plant_agree_on_the_transmission():
+    actuator = yaml_parameters("actuator.yaml")
     for name in ("gear_ratio", "spool_radius_m"):
-        assert controller[name] == actuator[name]
-    assert yaml_parameters("assistance.yaml")["moment_arm_m"] == actuator["hip_moment_arm_m"]
+        assert actuator[name] == actuator["sim"][name]
+    assert yaml_parameters("assistance.yaml")["moment_arm_m"] == actuator["sim"]["hip_moment_arm_m"]
 
 
 def test_yaml_defaults_match_code_defaults_for_the_controller():
