@@ -4,7 +4,7 @@
 
 /joint_states comes from the hardware encoder driver (``encoder_package``/``encoder_executable``
 start it here; leave them empty when it runs elsewhere). The actuator is the simulated one
-unless ``actuator_executable`` names a hardware driver node that speaks /actuator/motor_command
+unless ``actuator_executable`` names a hardware node that speaks /actuator/force_reference
 and /actuator/state (docs/control.md, "Hardware boundary"). Parameters come from
 config/*.yaml; the launch arguments below override the usual ones.
 """
@@ -25,7 +25,6 @@ ARGUMENTS = {
     "gain": ("0.2", "fraction of the estimated biological hip moment to assist"),
     "body_mass_kg": ("75.0", "wearer's body mass, kg"),
     "enabled_on_start": ("false", "start assisting without waiting for /assistance/enable"),
-    "controller_rate_hz": ("1000.0", "admittance controller loop rate, Hz"),
     "actuator_package": ("exo_control", "package of the actuator driver node"),
     "actuator_executable": ("", "hardware actuator driver node (empty: simulated_actuator)"),
     "encoder_package": ("", "package of the encoder driver publishing /joint_states"),
@@ -74,8 +73,7 @@ def generate_launch_description():
         ),
         Node(
             package="exo_control", executable="admittance_controller", output="screen",
-            parameters=[_config("controller.yaml"), {
-                "rate_hz": ParameterValue(arg("controller_rate_hz"), value_type=float)}],
+            parameters=[_config("controller.yaml")],
         ),
         Node(
             package="exo_control", executable="simulated_actuator", output="screen",
