@@ -10,9 +10,10 @@ joint state (stamp S = its scheduled publish time on the ROS clock, which is the
 - assistance: the first assistance command to arrive after that estimate, R_a - S;
 - motor command: the first motor command to arrive after that assistance command, R_m - S.
 
-R_m - S is the end-to-end figure: the first motor command that can carry the sample's
+R_m - S is the end-to-end figure: the first motor command (published by the actuator at 200 Hz
+for monitoring; its fast loop acts on the reference within 1 ms) that can carry the sample's
 information. Periodic nodes add up to one period each (assistance 5 ms at 200 Hz, controller
-1 ms at 1 kHz). Where the assistance node receives an estimate after this listener does, the
+5 ms at 200 Hz, actuator state 5 ms at 200 Hz). Where the assistance node receives an estimate after this listener does, the
 chain can credit one assistance tick too early, so the figure may read up to 5 ms low.
 
     .venv/bin/python bench/bench_end_to_end.py                 # 30 s of replay
