@@ -19,7 +19,7 @@ from .gait import DEFAULT_POINTS, DEFAULT_STRIDE_TOLERANCE
 from .mat_io import load_mat
 from .naming import SPEEDS_M_S
 from .process import discover, process_release
-from .trial_h5 import iter_trial_files, read_trial_h5
+from .trial_h5 import TrialFileError, iter_trial_files, read_trial_h5
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -126,7 +126,16 @@ def _plot(args: argparse.Namespace) -> None:
     files = list(iter_trial_files(args.trials))
     if not files:
         raise FileNotFoundError(f"{args.trials}: no trial .h5 files")
-    for path in plot_condition_means(files, args.out, tuple(args.format), args.points):
+    readable = []
+    for path in files:  # a batch: a bad file is skipped with one line, the rest is plotted
+        try:
+            read_trial_h5(path, load_emg=False, load_aus=False)
+            readable.append(path)
+        except TrialFileError as exc:
+            print(f"k2muse plot: skipped: {exc}", file=sys.stderr)
+    if not readable:
+        raise TrialFileError(f"{args.trials}: no readable trial file")
+    for path in plot_condition_means(readable, args.out, tuple(args.format), args.points):
         print(path)
 
 

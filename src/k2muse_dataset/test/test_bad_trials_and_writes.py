@@ -225,3 +225,17 @@ def test_ctrl_c_in_process_is_one_line_and_keeps_finished_trials(release, tmp_pa
     assert main(["process", str(release), str(out), "--jobs", "1", "--no-mat"]) == 0
     assert len(list(out.rglob("*.h5"))) == 12
     shutil.rmtree(out)
+
+
+def test_plot_skips_a_bad_trial_with_one_line_and_plots_the_rest(processed, tmp_path, capsys):
+    out, _ = processed
+    trials = tmp_path / "trials"
+    shutil.copytree(out / "trials", trials)
+    bad = next(trials.rglob("*.h5"))
+    with h5py.File(bad, "r+") as f:
+        f["kinematics"].attrs["sample_rate_hz"] = -100.0
+    assert main(["plot", str(trials), str(tmp_path / "plots"), "--format", "png"]) == 0
+    captured = capsys.readouterr()
+    skipped = [line for line in captured.err.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and str(bad) in skipped[0] and "sample_rate_hz is -100" in skipped[0]
+    assert (tmp_path / "plots" / "joint_angles_moments.png").stat().st_size > 20_000
