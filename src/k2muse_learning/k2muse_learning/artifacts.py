@@ -247,6 +247,9 @@ def write_model_folder(folder: str | os.PathLike, trained: Sequence[TrainedModel
                                   (json.dumps(manifest, indent=2) + "\n").encode())
         load_manifest(staging)  # never publish a folder its own reader would refuse
         _move_into_place(staging, folder)
+    except OSError as error:  # e.g. a full disk: named after the folder, not the staging copy
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OSError(error.errno, error.strerror, str(folder)) from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -163,3 +163,22 @@ def test_interrupted_staging_folders_are_swept_by_the_next_write(folder, tmp_pat
     write_demo_model_folder(tmp_path / "demo", window_length=96)
     assert not leftover.exists() and live.exists()
     assert load_manifest(tmp_path / "demo")["window_length"] == 96
+
+
+def test_full_disk_while_writing_a_folder_leaves_nothing(tmp_path):
+    import errno
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        with pytest.raises(OSError) as error:
+            write_demo_model_folder(disk / "demo", mode_keys=("LG_0", "AS_5"), window_length=96)
+        assert error.value.errno == errno.ENOSPC and error.value.filename == str(disk / "demo")
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
