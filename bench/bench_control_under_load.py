@@ -121,7 +121,7 @@ def main() -> int:
     parser.add_argument("--busy", type=int, default=2, help="busy loops in the loaded run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    settings = DemoSettings(duration_s=args.duration_s, trials=1)
+    settings = DemoSettings(duration_s=args.duration_s)
     with tempfile.TemporaryDirectory(prefix="bench_load_") as tmp:
         folder = Path(tmp)
         processed = make_dataset(folder, settings)

@@ -27,6 +27,7 @@ GRAPH_TOPICS: dict[str, str] = {
     "/hip_moment/estimate": "exo_msgs/msg/HipMomentEstimate",
     "/assistance/command": "exo_msgs/msg/AssistanceCommand",
     "/assistance/enable": "std_msgs/msg/Bool",
+    "/actuator/force_reference": "exo_msgs/msg/CableForceReference",
     "/actuator/motor_command": "exo_msgs/msg/MotorCommand",
     "/actuator/state": "exo_msgs/msg/ActuatorState",
     "/controller/state": "exo_msgs/msg/ControllerState",
@@ -34,7 +35,8 @@ GRAPH_TOPICS: dict[str, str] = {
 }
 DEFAULT_TOPICS = (
     "/joint_states", "/gait_events", "/hip_moment/estimate", "/assistance/command",
-    "/actuator/motor_command", "/actuator/state", "/controller/state",
+    "/actuator/force_reference", "/actuator/motor_command", "/actuator/state",
+    "/controller/state",
 )
 
 

@@ -25,6 +25,9 @@ def _reliable(depth: int) -> QoSProfile:
 
 
 # Subscriber QoS per topic: as deep as the publisher's queue, compatible with its reliability.
+# Reliable where the graph's publishers are, so nothing is lost to a late match or a slow disk;
+# a best-effort (sensor data) encoder publisher is therefore not recorded: record its topic
+# with `ros2 bag record --qos-profile-overrides-path` or republish it reliably.
 TOPIC_QOS = {
     "/joint_states": _reliable(100),
     "/gait_events": _reliable(20),
@@ -32,6 +35,7 @@ TOPIC_QOS = {
     "/assistance/command": _reliable(100),
     "/assistance/enable": QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                      durability=DurabilityPolicy.TRANSIENT_LOCAL),
+    "/actuator/force_reference": _reliable(100),
     "/actuator/motor_command": _reliable(100),
     "/actuator/state": _reliable(100),
     "/controller/state": QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,

@@ -44,13 +44,14 @@ def test_rosbags_cdr_agrees_with_rclpy():
     cls = store.types["exo_msgs/msg/ActuatorState"]
     header = store.types["std_msgs/msg/Header"](
         stamp=store.types["builtin_interfaces/msg/Time"](sec=3, nanosec=7), frame_id="x")
-    msg = cls(header=header, left_cable_force_n=12.5, right_cable_force_n=0.0,
+    msg = cls(header=header, mode=cls.MODE_RELEASING, left_cable_force_n=12.5,
+              right_cable_force_n=0.0, left_force_reference_n=0.0, right_force_reference_n=0.0,
               left_motor_position_rad=1.0, right_motor_position_rad=-1.0,
               left_motor_velocity_rad_s=2.0, right_motor_velocity_rad_s=-2.0,
               left_fault_flags=cls.FAULT_SENSOR, right_fault_flags=0)
     decoded = deserialize_message(bytes(store.serialize_cdr(msg, "exo_msgs/msg/ActuatorState")),
                                   ActuatorState)
-    assert decoded.left_cable_force_n == 12.5
+    assert decoded.left_cable_force_n == 12.5 and decoded.mode == ActuatorState.MODE_RELEASING
     assert decoded.left_fault_flags == ActuatorState.FAULT_SENSOR
     assert decoded.header.stamp.nanosec == 7
 
