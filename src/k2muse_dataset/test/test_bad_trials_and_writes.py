@@ -239,3 +239,30 @@ def test_plot_skips_a_bad_trial_with_one_line_and_plots_the_rest(processed, tmp_
     skipped = [line for line in captured.err.splitlines() if "skipped" in line]
     assert len(skipped) == 1 and str(bad) in skipped[0] and "sample_rate_hz is -100" in skipped[0]
     assert (tmp_path / "plots" / "joint_angles_moments.png").stat().st_size > 20_000
+
+
+def test_run_command_maps_errors_and_ctrl_c_to_one_line_and_status(capsys):
+    from k2muse_dataset.cli_errors import run_command
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def disk_full():
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/out.h5")
+
+    def bad_check():
+        raise TrialFileError("/data/t.h5: time_s is not strictly increasing\nsecond line")
+
+    def bug():
+        raise ZeroDivisionError("a programming error keeps its traceback")
+
+    assert run_command("tool", interrupted) == 130
+    assert capsys.readouterr().err == "tool: interrupted (finished outputs are kept)\n"
+    assert run_command("tool", disk_full) == 1
+    assert capsys.readouterr().err == "tool: error: /data/out.h5: no space left on device\n"
+    assert run_command("tool", bad_check) == 1
+    assert capsys.readouterr().err == "tool: error: /data/t.h5: time_s is not strictly " \
+                                      "increasing\n"
+    assert run_command("tool", lambda: 3) == 3 and run_command("tool", lambda: None) == 0
+    with pytest.raises(ZeroDivisionError):
+        run_command("tool", bug)
