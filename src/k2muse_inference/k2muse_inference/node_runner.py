@@ -43,7 +43,8 @@ def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
     """
     errors = dict(errors or {})
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda _sig, _frame: stop.set()) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda _sig, _frame: stop.set())
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     executor = SingleThreadedExecutor()
@@ -67,6 +68,9 @@ def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
                 close()
             node.destroy_node()
         rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        # Ctrl-C reaches the whole process group and ros2 launch forwards its own SIGINT: that
+        # second one must not kill the node while the interpreter exits (which resets Python
+        # handlers to the default, fatal one). SIGTERM stays able to end a stuck exit.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return 0
