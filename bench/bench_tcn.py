@@ -2,19 +2,23 @@
 
 1. Training time for one subject x 3 modes x 5 folds with the default config (config/tcn.yaml
    values) on generated data of K2MUSE size per subject: 3 speeds x 5 trials per mode, 30 s
-   each (goal: under 5 minutes on 2 CPU cores).
+   each (goal: under 5 minutes on 2 CPU cores); then the same folds --jobs at a time through
+   joblib (goal: >= 1.7x faster on 2 cores), and the full release projected from the per-fold
+   cost onto one and several 16-core machines.
 2. Per-sample latency of a 5-model ensemble, side by side in one run: windowed (five ONNX
    Runtime sessions, each on the whole window), fused windowed (one graph, whole window) and
    fused streaming (one graph, one new sample per call); goal: streaming p99 <= 0.1 ms and
    >= 5x faster than the windowed ensemble.
 
-Usage: .venv/bin/python bench/bench_tcn.py [--duration 30] [--threads 2] [--skip-training]
-       [--samples 5000]
+Usage: .venv/bin/python bench/bench_tcn.py [--duration 30] [--threads 2] [--jobs 2]
+       [--epochs N] [--skip-training] [--samples 5000]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +30,7 @@ from k2muse_dataset.synth import generate_release
 from k2muse_inference.backends import BackendOptions, FusedStreamingBackend, OnnxRuntimeBackend
 from k2muse_inference.ensemble import Ensemble
 from k2muse_inference.model import Expectations, load_model_spec
+from k2muse_learning.parallel import threads_per_job
 from k2muse_learning.tcn_demo import gait_like_windows, write_demo_model_folder
 from k2muse_learning.training import TrainingConfig, count_folds, results_markdown, train_all
 from k2muse_learning.windows import load_legs
@@ -34,8 +39,18 @@ MODES = ["LG_0", "AS_5", "DS_5"]
 ENSEMBLE = ["LG_0", "AS_5", "AS_10", "DS_5", "DS_10"]
 
 
-def bench_training(work: Path, duration_s: float, threads: int) -> None:
-    """Generate one subject of K2MUSE size and time train_all with the default config."""
+RELEASE_FOLDS = 42 * 3 * 5  # participants x modes x folds of the full K2MUSE release
+
+
+def bench_training(work: Path, duration_s: float, threads: int, jobs: int,
+                   epochs: int | None) -> None:
+    """Time train_all on one generated subject of K2MUSE size: sequential, then in parallel.
+
+    Both runs train the same folds with the same seeds: first one after another with
+    ``threads`` torch threads (as before), then ``jobs`` at a time through joblib with
+    ``threads // jobs`` threads each. The per-fold cost of the parallel run projects the
+    full release onto bigger machines.
+    """
     started = time.perf_counter()
     generate_release(work / "release", participants=["P01"], mode_keys=MODES,
                      speeds=[0.5, 1.0, 1.5], trials=5, duration_s=duration_s, seed=7)
@@ -43,15 +58,34 @@ def bench_training(work: Path, duration_s: float, threads: int) -> None:
     print(f"generated + processed 1 subject x {len(MODES)} modes x 3 speeds x 5 trials x "
           f"{duration_s:g} s in {time.perf_counter() - started:.1f} s")
     config = TrainingConfig(threads=threads)
+    if epochs is not None:
+        config = TrainingConfig(threads=threads, epochs=epochs, patience=epochs)
     legs = load_legs(work / "out" / "trials", config.input_names)
-    print(f"{len(legs)} leg series, {count_folds(legs, config)} fold trainings, "
-          f"torch threads {threads}")
+    folds = count_folds(legs, config)
+    print(f"{len(legs)} leg series, {folds} fold trainings, epochs <= {config.epochs}")
     started = time.perf_counter()
-    results = train_all(legs, config)
-    elapsed = time.perf_counter() - started
+    results = train_all(legs, config, show_progress=False)
+    sequential_s = time.perf_counter() - started
     print(results_markdown(results))
-    print(f"TRAINING: {elapsed:.1f} s for 1 subject x {len(results)} modes x 5 folds "
-          f"(goal < 300 s)")
+    print(f"TRAINING sequential: {sequential_s:.1f} s ({threads} torch threads, one fold at a "
+          f"time; goal < 300 s for the default config)")
+    started = time.perf_counter()
+    parallel = train_all(legs, config, show_progress=False, jobs=jobs)
+    parallel_s = time.perf_counter() - started
+    fold_s = [f.train_seconds for mode in parallel for f in mode.folds]
+    per_job = threads_per_job(threads, jobs)
+    print(f"TRAINING parallel: {parallel_s:.1f} s ({jobs} jobs x {per_job} torch thread(s)); "
+          f"SPEEDUP {sequential_s / parallel_s:.2f}x on {os.cpu_count()} cores (goal >= 1.7x "
+          f"on 2)")
+    mean_fold = float(np.mean(fold_s))
+    print(f"per-fold training cost with {per_job} thread(s), {jobs} at once: mean "
+          f"{mean_fold:.1f} s, max {max(fold_s):.1f} s")
+    for machines in (1, 4, 16):
+        cores = 16 * machines
+        waves = math.ceil(RELEASE_FOLDS / cores)
+        print(f"projected full release ({RELEASE_FOLDS} folds, 1 thread per fold) on "
+              f"{machines} x 16-core machine(s): {waves} waves x {mean_fold:.0f} s = "
+              f"{waves * mean_fold / 3600:.2f} h")
 
 
 class WindowedOnly:
@@ -113,6 +147,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per trial")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel fold trainings")
+    parser.add_argument("--epochs", type=int, help="cap epochs (shorter speedup runs)")
     parser.add_argument("--samples", type=int, default=5000, help="latency samples")
     parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args()
@@ -120,7 +156,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_tcn_") as tmp:
         bench_ensemble(Path(tmp), args.samples)
         if not args.skip_training:
-            bench_training(Path(tmp), args.duration, args.threads)
+            bench_training(Path(tmp), args.duration, args.threads, args.jobs, args.epochs)
 
 
 if __name__ == "__main__":

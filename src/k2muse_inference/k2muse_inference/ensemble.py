@@ -43,9 +43,11 @@ class StreamCache:
     the receptive field fits in the window, stepping the carried history by the newest sample
     gives the windowed estimate. Anything else (a gap, a restart, a skipped sample, another
     leg or grid phase without its own stream) finds nothing and is primed from its window.
+    Two legs at k times the model rate keep 2k streams alive (one per grid phase), so the
+    capacity (~57 kB of states each for five default models) allows inputs up to 16x the rate.
     """
 
-    def __init__(self, capacity: int = 8):
+    def __init__(self, capacity: int = 32):
         self.capacity = capacity
         self._states: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
 
@@ -70,7 +72,7 @@ class Ensemble:
     """
 
     def __init__(self, backend: Backend, max_abs_moment_nm_per_kg: float = 5.0,
-                 stream_capacity: int = 8):
+                 stream_capacity: int = 32):
         self.backend = backend
         self.max_abs_moment_nm_per_kg = max_abs_moment_nm_per_kg
         streaming = callable(getattr(backend, "step", None))

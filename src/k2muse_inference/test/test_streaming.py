@@ -21,7 +21,7 @@ from k2muse_inference.backends import (
     OnnxRuntimeBackend,
     select_backend,
 )
-from k2muse_inference.ensemble import Ensemble
+from k2muse_inference.ensemble import Ensemble, StreamCache
 from k2muse_inference.estimator import HipMomentEstimator
 from k2muse_inference.model import Expectations, FeatureBuilder, load_model_spec
 from k2muse_inference.window import NS_PER_S, WindowSpec
@@ -152,3 +152,16 @@ def test_fused_entry_naming_an_unchecksummed_file_is_refused(model_folder, tmp_p
         FusedStreamingBackend(ensemble, BackendOptions())
     with pytest.raises(BackendUnavailable):
         FusedStreamingBackend(replace(ensemble, manifest={"sha256": {}}), BackendOptions())
+
+
+def test_stream_cache_finds_the_continuing_window_and_forgets_the_oldest():
+    cache = StreamCache(capacity=2)
+    window = np.arange(20, dtype=np.float32).reshape(2, 10)
+    cache.keep(window, ["first"])
+    shifted = np.concatenate([window[:, 1:], [[99.0], [98.0]]], axis=1).astype(np.float32)
+    assert cache.find(shifted) == ["first"]
+    assert cache.find(window) is None  # the same window again does not continue itself
+    cache.keep(window + 1, ["second"])
+    cache.keep(window + 2, ["third"])
+    assert cache.find(shifted) is None  # the oldest stream was dropped
+    assert cache.find(np.concatenate([window[:, 1:] + 2, shifted[:, -1:]], axis=1)) == ["third"]

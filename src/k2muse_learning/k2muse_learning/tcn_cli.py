@@ -20,6 +20,7 @@ from k2muse_dataset.trial_h5 import read_trial_h5
 
 from k2muse_learning.artifacts import ArtifactError
 from k2muse_learning.export import ExportError
+from k2muse_learning.parallel import ENGINES
 
 USER_ERRORS = (ArtifactError, ExportError, RuntimeError)
 
@@ -42,7 +43,8 @@ def _train(args: argparse.Namespace) -> None:
     if config.split == "trials" and len(subjects) > 1:
         raise ValueError(f"split=trials trains per subject; choose one with --participants "
                          f"(found {subjects}) or use --split subjects")
-    results = training.train_all(legs, config, show_progress=not args.quiet)
+    results = training.train_all(legs, config, show_progress=not args.quiet, jobs=args.jobs,
+                                 backend=args.backend, address=args.scheduler)
     print(training.results_markdown(results))
     folder = training.write_trained_folder(args.out, results, config, legs,
                                            model_id=args.model_id,
@@ -90,6 +92,13 @@ def _report(args: argparse.Namespace) -> None:
         print(f"plot: {args.plot}")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser with the train, export and report subcommands."""
     parser = argparse.ArgumentParser(prog="k2muse-tcn", description=__doc__,
@@ -105,7 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--folds", type=int)
     train.add_argument("--epochs", type=int)
     train.add_argument("--seed", type=int)
-    train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.add_argument("--threads", type=int, help="torch CPU threads (shared by the jobs)")
+    train.add_argument("--jobs", type=_positive_int, default=1,
+                       help="fold trainings at once (mode x fold), through joblib")
+    train.add_argument("--backend", choices=ENGINES, default="local",
+                       help="joblib engine for --jobs: local processes, a Dask cluster "
+                            "(LocalCluster unless --scheduler) or Ray")
+    train.add_argument("--scheduler", help="address of an existing Dask scheduler or Ray "
+                                           "cluster for --backend dask|ray")
     train.add_argument("--modes", nargs="+", help="mode keys, e.g. LG_0 AS_5 DS_5")
     train.add_argument("--participants", nargs="+", help="e.g. P01")
     train.add_argument("--conditions", nargs="+", help="e.g. Ideal")

@@ -326,56 +326,91 @@ def evaluate_fold(model: HipMomentTCN, baseline: AverageCurveBaseline,
             "baseline_r2": theirs["r2"], "n_samples": int(measured.size)}
 
 
-def cross_validate_mode(legs: Sequence[LegSeries], config: TrainingConfig,
-                        progress: tqdm | None = None) -> ModeResult:
-    """Run every fold of one mode; keep the model of the fold with the lowest RMSE."""
-    mode_keys = {leg.mode_key for leg in legs}
-    if len(mode_keys) != 1:
-        raise ValueError(f"cross_validate_mode needs legs of one mode, got {sorted(mode_keys)}")
-    mode_key = mode_keys.pop()
-    folds = assign_folds(legs, config.split, config.folds)
-    if len(set(folds.values())) < 2:
-        raise ValueError(f"mode {mode_key}: {len(folds)} trial(s) cannot be split into folds "
-                         f"(split={config.split}); need trials of at least 2 folds")
-    results, models = [], {}
-    for fold in sorted(set(folds.values())):
-        test = [leg for leg in legs if folds[leg.trial_id] == fold]
-        train = [leg for leg in legs if folds[leg.trial_id] != fold]
-        started = time.perf_counter()
-        model, epochs = fit_tcn(train, config, seed=config.seed + fold)
-        seconds = time.perf_counter() - started
-        baseline = AverageCurveBaseline().fit(train)
-        metrics = evaluate_fold(model, baseline, test, config.window_length)
-        held_out = sorted({Path(leg.trial_id).stem for leg in test})
-        results.append(FoldResult(mode_key=mode_key, fold=fold, held_out=held_out,
-                                  epochs=epochs, train_seconds=seconds, **metrics))
-        models[fold] = model
-        if progress is not None:
-            progress.set_postfix(mode=mode_key, fold=fold,
-                                 rmse=f"{metrics['rmse_nm_per_kg']:.3f}")
-            progress.update()
-    best = min(results, key=lambda r: r.rmse_nm_per_kg)
-    return ModeResult(mode_key, results, best.fold, models[best.fold])
+@dataclass
+class FoldTask:
+    """One fold training: what a worker process needs, and nothing it does not."""
+
+    group: str
+    mode_key: str
+    fold: int
+    train: list[LegSeries]
+    test: list[LegSeries]
+    config: TrainingConfig
+
+
+def plan_folds(legs: Sequence[LegSeries], config: TrainingConfig, group: str = ""
+               ) -> list[FoldTask]:
+    """Every (mode, fold) training of ``legs``, modes and folds in sorted order."""
+    tasks = []
+    for mode_key in sorted({leg.mode_key for leg in legs}):
+        mode_legs = [leg for leg in legs if leg.mode_key == mode_key]
+        folds = assign_folds(mode_legs, config.split, config.folds)
+        if len(set(folds.values())) < 2:
+            raise ValueError(f"mode {mode_key}: {len(folds)} trial(s) cannot be split into "
+                             f"folds (split={config.split}); need trials of at least 2 folds")
+        for fold in sorted(set(folds.values())):
+            tasks.append(FoldTask(
+                group, mode_key, fold,
+                train=[leg for leg in mode_legs if folds[leg.trial_id] != fold],
+                test=[leg for leg in mode_legs if folds[leg.trial_id] == fold], config=config))
+    return tasks
+
+
+def run_fold(task: FoldTask) -> tuple[FoldResult, dict[str, torch.Tensor]]:
+    """Train and score one fold; the model comes back as its state dict (cheap to send)."""
+    started = time.perf_counter()
+    model, epochs = fit_tcn(task.train, task.config, seed=task.config.seed + task.fold)
+    seconds = time.perf_counter() - started
+    baseline = AverageCurveBaseline().fit(task.train)
+    metrics = evaluate_fold(model, baseline, task.test, task.config.window_length)
+    held_out = sorted({Path(leg.trial_id).stem for leg in task.test})
+    result = FoldResult(mode_key=task.mode_key, fold=task.fold, held_out=held_out,
+                        epochs=epochs, train_seconds=seconds, **metrics)
+    return result, model.state_dict()
 
 
 def count_folds(legs: Sequence[LegSeries], config: TrainingConfig) -> int:
     """Number of fold trainings train_all will run (for progress bars and estimates)."""
-    total = 0
-    for mode_key in sorted({leg.mode_key for leg in legs}):
-        mode_legs = [leg for leg in legs if leg.mode_key == mode_key]
-        total += len(set(assign_folds(mode_legs, config.split, config.folds).values()))
-    return total
+    return len(plan_folds(legs, config))
 
 
-def train_all(legs: Sequence[LegSeries], config: TrainingConfig,
-              show_progress: bool = True) -> list[ModeResult]:
-    """Cross-validate every mode found in legs (one model per mode_key)."""
-    torch.set_num_threads(config.threads)
-    mode_keys = sorted({leg.mode_key for leg in legs})
-    with tqdm(total=count_folds(legs, config), desc="folds", unit="fold",
-              disable=not show_progress) as bar:
-        return [cross_validate_mode([leg for leg in legs if leg.mode_key == key], config, bar)
-                for key in mode_keys]
+def train_groups(groups: Mapping[str, Sequence[LegSeries]], config: TrainingConfig,
+                 show_progress: bool = True, jobs: int = 1, backend: str = "local",
+                 address: str | None = None) -> dict[str, list[ModeResult]]:
+    """Cross-validate every mode of every group (e.g. subject) in one pool of fold trainings.
+
+    Groups x modes x folds are independent, so they run ``jobs`` at a time through joblib
+    (``parallel.run_all``: local processes, or a Dask or Ray cluster via ``backend`` and
+    ``address``), each with ``config.threads // jobs`` torch threads. Per mode the model of
+    the fold with the lowest RMSE is kept. Results do not depend on ``jobs``.
+    """
+    from k2muse_learning.parallel import run_all, threads_per_job
+
+    tasks = [task for name, legs in groups.items() for task in plan_folds(legs, config, name)]
+    done: dict[tuple[str, str], list[tuple[FoldResult, dict]]] = {}
+    outcomes = run_all(run_fold, tasks, jobs, backend, threads_per_job(config.threads, jobs),
+                       address)
+    with tqdm(total=len(tasks), desc="folds", unit="fold", disable=not show_progress) as bar:
+        for task, (result, state) in zip(tasks, outcomes, strict=True):
+            done.setdefault((task.group, task.mode_key), []).append((result, state))
+            bar.set_postfix(mode=task.mode_key, fold=task.fold,
+                            rmse=f"{result.rmse_nm_per_kg:.3f}")
+            bar.update()
+    results: dict[str, list[ModeResult]] = {name: [] for name in groups}
+    for (group, mode_key), folds in done.items():
+        best, state = min(folds, key=lambda item: item[0].rmse_nm_per_kg)
+        model = build_tcn(config.tcn_config)
+        model.load_state_dict(state)
+        results[group].append(ModeResult(mode_key, [r for r, _ in folds], best.fold,
+                                          model.eval()))
+    return results
+
+
+def train_all(legs: Sequence[LegSeries], config: TrainingConfig, show_progress: bool = True,
+              jobs: int = 1, backend: str = "local", address: str | None = None
+              ) -> list[ModeResult]:
+    """Cross-validate every mode found in legs (one model per mode_key); see train_groups."""
+    return train_groups({"": legs}, config, show_progress, jobs, backend, address)[""]
 
 
 TABLE_COLUMNS = ("mode_key", "fold", "best", "n_samples", "rmse_nm_per_kg", "r2",

@@ -54,6 +54,32 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike,
                  precision: str, input_channels: int, window_length: int,
                  max_batch: int = 64, workspace_mb: int = 256) -> Path:
     """Build a serialized engine from a (dynamic-batch) ONNX file with the Python API."""
+    shape = (input_channels, window_length)
+    return _build(onnx_path, engine_path, precision,
+                  {INPUT_TENSOR: ((1, *shape), (1, *shape), (max_batch, *shape))}, workspace_mb)
+
+
+def build_streaming_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike,
+                           precision: str, manifest_entry: dict, input_channels: int,
+                           window_length: int, max_batch: int = 4,
+                           workspace_mb: int = 256) -> Path:
+    """Engine of the fused streaming graph (``fused_streaming`` manifest entry).
+
+    The optimisation profile spans one new sample (a step, two legs being typical) to a whole
+    window (priming), batch 1..max_batch, with every state tensor at its fixed size.
+    """
+    samples = manifest_entry["input_tensor"]["name"]
+    shapes = {samples: ((1, input_channels, 1), (2, input_channels, 1),
+                        (max_batch, input_channels, window_length))}
+    for state in manifest_entry["states"]:
+        size = (state["channels"], state["length"])
+        shapes[state["input"]] = ((1, *size), (2, *size), (max_batch, *size))
+    return _build(onnx_path, engine_path, precision, shapes, workspace_mb)
+
+
+def _build(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, precision: str,
+           shapes: dict[str, tuple[tuple[int, ...], ...]], workspace_mb: int) -> Path:
+    """Parse ONNX, add one optimisation profile (min, opt, max per input) and serialize."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     _require_tensorrt()
@@ -69,10 +95,11 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike,
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     if precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
+    else:  # fp32 means fp32: no TF32 convolutions on Ampere and later
+        config.clear_flag(trt.BuilderFlag.TF32)
     profile = builder.create_optimization_profile()
-    profile.set_shape(INPUT_TENSOR, (1, input_channels, window_length),
-                      (1, input_channels, window_length),
-                      (max_batch, input_channels, window_length))
+    for name, (low, typical, high) in shapes.items():
+        profile.set_shape(name, low, typical, high)
     config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -115,3 +142,62 @@ class TensorRTRunner:
             result = outputs.cpu()
         self.stream.synchronize()
         return result.numpy()
+
+
+class TensorRTStreamingRunner:
+    """Engine of the fused streaming graph as prime/step calls on numpy arrays.
+
+    Same calls as ``k2muse_learning.streaming.OnnxStreamingRunner``: ``prime(windows)`` from
+    zero states and ``step(samples, states)``, each returning ((batch, models), states).
+    """
+
+    def __init__(self, engine_path: str | os.PathLike, manifest_entry: dict, device: int = 0):
+        _require_tensorrt()
+        self.engine_path = Path(engine_path)
+        self.device = torch.device("cuda", device)
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        if self.engine is None:
+            raise RuntimeError(f"TensorRT could not deserialize {self.engine_path}")
+        self.samples = manifest_entry["input_tensor"]["name"]
+        self.output = manifest_entry["output_tensor"]["name"]
+        self.states = manifest_entry["states"]
+        expected = {self.samples, self.output, *(s["input"] for s in self.states),
+                    *(s["output"] for s in self.states)}
+        names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
+        if names != expected:
+            raise RuntimeError(f"{self.engine_path}: tensors {sorted(names)}, the manifest "
+                               f"says {sorted(expected)}")
+        self.context = self.engine.create_execution_context()
+        self.stream = torch.cuda.Stream(device=self.device)
+
+    def prime(self, windows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Windows (batch, channel, time) from zero states -> ((batch, models), states)."""
+        zeros = [np.zeros((len(windows), s["channels"], s["length"]), np.float32)
+                 for s in self.states]
+        return self.step(windows, zeros)
+
+    def step(self, samples: np.ndarray, states: list[np.ndarray]
+             ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """New samples (batch, channel, time) after ``states`` -> ((batch, models), states)."""
+        feeds = {self.samples: samples, **{s["input"]: v for s, v in zip(self.states, states,
+                                                                          strict=True)}}
+        with torch.cuda.stream(self.stream):
+            keep = []  # device tensors stay alive until the copies back are done
+            for name, array in feeds.items():
+                tensor = torch.from_numpy(np.ascontiguousarray(array, np.float32)).to(
+                    self.device)
+                keep.append(tensor)
+                self.context.set_input_shape(name, tuple(tensor.shape))
+                self.context.set_tensor_address(name, tensor.data_ptr())
+            outputs = {}
+            for name in [self.output, *(s["output"] for s in self.states)]:
+                shape = tuple(self.context.get_tensor_shape(name))
+                outputs[name] = torch.empty(shape, dtype=torch.float32, device=self.device)
+                self.context.set_tensor_address(name, outputs[name].data_ptr())
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise RuntimeError(f"TensorRT execution failed for {self.engine_path}")
+            host = {name: tensor.cpu() for name, tensor in outputs.items()}
+        self.stream.synchronize()
+        return (host[self.output].numpy(),
+                [host[s["output"]].numpy() for s in self.states])

@@ -39,3 +39,23 @@ def test_tensorrt_engine_matches_pytorch(tmp_path, precision, tolerance):
     assert check_parity(models["LG_0"], runner, windows, tolerance) < tolerance
     assert runner(windows[:1]).shape == (1, 1)
     assert torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not trt.tensorrt_available(), reason="needs tensorrt and a CUDA GPU")
+def test_streaming_engine_matches_onnxruntime(tmp_path):
+    import json
+
+    from k2muse_learning.streaming import OnnxStreamingRunner, stream_sequence
+
+    folder = write_demo_model_folder(tmp_path / "m", mode_keys=("LG_0", "AS_5", "DS_5"))
+    entry = json.loads((folder / "manifest.json").read_text())["fused_streaming"]
+    engine = trt.build_streaming_engine(folder / entry["file"], tmp_path / "s.engine", "fp32",
+                                        entry, 2, 100)
+    gpu = trt.TensorRTStreamingRunner(engine, entry)
+    cpu = OnnxStreamingRunner(folder / entry["file"])
+    sequence = gait_like_windows(1, 300, seed=4)[0]
+    on_gpu = stream_sequence(gpu.step, gpu.prime, sequence, 100)
+    on_cpu = stream_sequence(cpu.step, cpu.prime, sequence, 100)
+    assert on_gpu.shape == (201, 3)
+    assert abs(on_gpu - on_cpu).max() <= 1e-5

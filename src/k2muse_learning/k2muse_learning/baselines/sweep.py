@@ -7,9 +7,11 @@ initialisation, so a rerun reproduces the results.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -151,38 +153,65 @@ class SweepResult:
         return out
 
 
+@dataclass
+class SweepJob:
+    """One (task, protocol, modality, model) combination with the data it is scored on."""
+
+    task: str
+    protocol: str
+    modality: str
+    model: str
+    params: dict
+    seed: int
+    trials: Sequence[TrialFeatures]
+    splits: list
+
+
+def run_job(job: SweepJob):
+    """Fit and score one combination on every split of its protocol."""
+    build = partial(build_model, job.task, job.model, seed=job.seed, params=job.params)
+    return evaluate(build, job.trials, job.splits, job.modality, job.task)
+
+
 def run_sweep(
-    config: SweepConfig, trials: Sequence[TrialFeatures], progress: bool = False
+    config: SweepConfig, trials: Sequence[TrialFeatures], progress: bool = False,
+    jobs: int = 1, backend: str = "local", address: str | None = None,
 ) -> SweepResult:
-    """Fit and score every configured combination on the loaded trials."""
+    """Fit and score every configured combination on the loaded trials.
+
+    Combinations are independent, so they run ``jobs`` at a time through joblib
+    (``parallel.run_all``: local processes, or a Dask or Ray cluster), each with its share of
+    this machine's cores as torch threads; the result does not depend on ``jobs``.
+    """
     from tqdm import tqdm
+
+    from k2muse_learning.parallel import run_all, threads_per_job
 
     result = SweepResult()
     splits = {
         name: make_splits(name, trials, options, seed=config.seed)
         for name, options in config.protocols.items()
     }
-    jobs = [
-        (task, protocol, modality, model)
+    combos = [
+        SweepJob(task, protocol, modality, model, config.models[task][model], config.seed,
+                 trials, splits[protocol])
         for task, chosen in config.models.items()
         for model in chosen
         for protocol in splits
         for modality in config.modalities
     ]
-    for task, protocol, modality, model in tqdm(jobs, desc="sweep", disable=not progress):
-        params = config.models[task][model]
-
-        def build(task=task, model=model, params=params):
-            return build_model(task, model, seed=config.seed, params=params)
-
-        outcome = evaluate(build, trials, splits[protocol], modality, task)
-        tags = {"task": task, "protocol": protocol, "modality": modality, "model": model}
+    threads = threads_per_job(os.cpu_count() or 1, jobs) if jobs > 1 else None
+    outcomes = run_all(run_job, combos, jobs, backend, threads, address)
+    for job, outcome in tqdm(zip(combos, outcomes, strict=True), total=len(combos),
+                             desc="sweep", disable=not progress):
+        tags = {"task": job.task, "protocol": job.protocol, "modality": job.modality,
+                "model": job.model}
         result.rows.extend({**tags, **row} for row in outcome.rows)
         result.timings.append(
-            {**tags, "fits": len(splits[protocol]), "fit_s": outcome.fit_seconds,
+            {**tags, "fits": len(job.splits), "fit_s": outcome.fit_seconds,
              "predict_s": outcome.predict_seconds}
         )
         for (_participant, condition), matrix in outcome.confusion.items():
-            key = (protocol, condition, modality, model)
+            key = (job.protocol, condition, job.modality, job.model)
             result.confusion[key] = result.confusion.get(key, 0) + matrix
     return result
