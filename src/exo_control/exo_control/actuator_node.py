@@ -21,6 +21,7 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from k2muse_inference.node_runner import request_realtime_priority
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import JointState
 
@@ -47,7 +48,7 @@ from exo_control.common_node import (
     watch_live_parameters,
 )
 from exo_control.force_loop import ForceLoop, ForceLoopConfig, ForceReference, LoopOutput
-from exo_control.loop_timing import PeriodicLoop, set_realtime_priority
+from exo_control.loop_timing import PeriodicLoop
 from exo_msgs.msg import ActuatorState, CableForceReference, MotorCommand
 
 SIM_PREFIX = "sim."
@@ -111,11 +112,7 @@ class ActuatorNode(ManagedNode):
             self.config, self.loop_config = config, loop_config
             self.driver, self.force_loop = driver, ForceLoop(loop_config)
             self._apply_node_config(config)
-        refused = set_realtime_priority(config.realtime_priority)
-        if refused is not None:
-            self.get_logger().warning(f"realtime_priority {config.realtime_priority} not"
-                                      f" applied ({refused}); the fast loop runs with normal"
-                                      " scheduling")
+        request_realtime_priority(self, config.realtime_priority)
         self.loop = PeriodicLoop(1.0 / loop_config.rate_hz, self._cycle, name="force_loop")
         self.loop.start()
         self.get_logger().info(f"actuator driver '{config.driver}', force loop at"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from k2muse_inference.node_runner import request_realtime_priority
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
@@ -35,6 +36,7 @@ class AssistanceProfileNode(Node):
     def __init__(self) -> None:
         super().__init__("assistance_profile")
         self.config: AssistanceConfig = declare_config(self, AssistanceConfig)
+        request_realtime_priority(self, self.config.realtime_priority)
         self.profile = AssistanceProfile(self.config)
         watch_live_parameters(self, lambda: self.config, self._apply_config,
                               self._on_rejected_parameter)

@@ -14,6 +14,7 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from k2muse_inference.node_runner import request_realtime_priority
 from rclpy.lifecycle import TransitionCallbackReturn
 
 from exo_control.actuator import ActuatorReading, SideReading
@@ -90,6 +91,7 @@ class AdmittanceControllerNode(ManagedNode):
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         """Start the reference loop."""
+        request_realtime_priority(self, self.config.realtime_priority)
         self.loop = PeriodicLoop(1.0 / self.config.rate_hz, self._cycle, name="reference")
         self.loop.start()
         self.get_logger().info(f"force reference at {self.config.rate_hz:g} Hz")

@@ -8,7 +8,6 @@ cycle starts and how long its work takes, the figures bench/bench_controller.py 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -68,24 +67,6 @@ class LoopStats:
             "overruns": int(self.overruns),
             "missed_deadlines": int(self.missed_deadlines),
         }
-
-
-def set_realtime_priority(priority: int) -> str | None:
-    """Put the calling thread (and the threads it starts later) under SCHED_FIFO ``priority``.
-
-    A process whose fast loop must keep running on a busy machine asks for this from the
-    thread that runs its executor, before it starts the loop thread: threads inherit the
-    policy, so the loop never waits for the GIL held by a descheduled normal-priority thread.
-    Returns None on success (or for priority 0), else why it failed (needs CAP_SYS_NICE,
-    root, or an rtprio limit).
-    """
-    if priority <= 0:
-        return None
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (OSError, AttributeError) as exc:
-        return str(exc)
-    return None
 
 
 class PeriodicLoop:

@@ -37,7 +37,7 @@ from k2muse_inference.model import (
     load_model_spec,
 )
 from k2muse_inference.model_folder import ArtifactError
-from k2muse_inference.node_runner import run_node
+from k2muse_inference.node_runner import request_realtime_priority, run_node
 from k2muse_inference.window import WindowSpec
 
 NODE_NAME = "hip_moment_estimator"
@@ -108,6 +108,8 @@ PARAMETERS = {
     "max_stamp_lead_s": (0.1, _float(
         "drop samples stamped further than this ahead of the receive clock, s", 0.001, 60.0)),
     "diagnostics_period_s": (1.0, _float("period of /diagnostics messages, s", 0.05, 60.0)),
+    "realtime_priority": (40, _int("SCHED_FIFO priority of the node's threads (0: normal"
+                                   " scheduling; warns without permission)", 0, 98)),
 }
 
 
@@ -125,6 +127,7 @@ class HipMomentEstimatorNode(Node):
                 self.declare_parameter(name, default, descriptor)
         except (InvalidParameterValueException, InvalidParameterTypeException) as error:
             raise StartupError(str(error)) from error
+        request_realtime_priority(self, self._param("realtime_priority"))
         self.estimator, self.spec, self.backend_name = self._build()
         self._joint_names = (self._param("left_joint"), self._param("right_joint"))
         self._index_cache: tuple[tuple[str, ...], tuple[int | None, ...]] = ((), (None, None))

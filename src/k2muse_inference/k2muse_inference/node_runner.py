@@ -74,3 +74,24 @@ def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return 0
+
+
+def request_realtime_priority(node: Node, priority: int) -> bool:
+    """Put the calling thread (and the threads it starts later) under SCHED_FIFO ``priority``.
+
+    The nodes on the path from hip angle to cable force ask for this from the thread that runs
+    their executor, before starting any loop thread: threads inherit the policy, so a loop
+    never waits for the GIL held by a descheduled normal-priority thread of its own process,
+    and perception, logging or a UI beside the graph cannot starve it. Priority 0 keeps normal
+    scheduling. Without permission (CAP_SYS_NICE, root, or an rtprio limit) the node logs a
+    warning and runs with normal scheduling; returns whether the priority applies.
+    """
+    if priority <= 0:
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError) as exc:
+        node.get_logger().warning(f"realtime_priority {priority} not applied ({exc}); running"
+                                  " with normal scheduling")
+        return False
+    return True
