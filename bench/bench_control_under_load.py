@@ -9,8 +9,10 @@ whenever the graph's processes are not running). For each it prints:
 - measured cable tension: the largest per side against max_force_n and the samples above
   max_force_n + 5 %;
 - force tracking RMSE (measured tension vs the controller's reference);
-- estimates received / joint states sent, and estimate latency p50/p99 (recorder receive time
-  minus the stamp of the joint state the estimate was computed from);
+- estimates received / joint states sent (every sample of the trial; the replay publishes each
+  one), and estimate latency p50/p99 (recorder receive time minus the stamp of the joint state
+  the estimate was computed from; the recorder runs under SCHED_FIFO 30 by default, so it
+  observes on time);
 - fault episodes while the trial played (none is injected here, so every one is a failure).
 
 Targets (docs/benchmarks.md): loaded, zero samples above max_force_n + 5 %, tracking RMSE at
@@ -51,7 +53,7 @@ def estimate_latencies_s(bag: Path) -> np.ndarray:
     return np.array(latencies)
 
 
-def figures(metrics: dict, bag: Path) -> dict:
+def figures(metrics: dict, bag: Path, joints_sent: int) -> dict:
     """The benchmark's figures from exo-analyze metrics of one run."""
     from exo_control.analyze import load_recording
 
@@ -59,7 +61,6 @@ def figures(metrics: dict, bag: Path) -> dict:
     counts = metrics["message_counts"]
     felt = metrics["measured_force"]
     tracking = metrics["force_tracking"]["controller_reference"]
-    joints_sent = counts.get("/joint_states", 0)
     latency = estimate_latencies_s(bag)
     episodes = [e for e in metrics["faults"]["episodes"]  # while the trial played
                 if joints_t[0] <= e["onset_s"] <= joints_t[-1]]
@@ -70,6 +71,7 @@ def figures(metrics: dict, bag: Path) -> dict:
         "tracking_rmse_n": [tracking[side]["rmse_n"] for side in ("left", "right")],
         "estimates_received": counts.get("/hip_moment/estimate", 0),
         "joint_states_sent": joints_sent,
+        "joint_states_recorded": counts.get("/joint_states", 0),
         "estimate_latency_ms": {"p50": float(np.percentile(latency, 50) * 1e3),
                                 "p99": float(np.percentile(latency, 99) * 1e3)},
         "fault_episodes": [{"onset_s": round(e["onset_s"], 3), "reason": e["reason"]}
@@ -78,7 +80,7 @@ def figures(metrics: dict, bag: Path) -> dict:
 
 
 def run_condition(name: str, folder: Path, trial: Path, model: Path, body_mass_kg: float,
-                  busy: int) -> dict:
+                  samples: int, busy: int) -> dict:
     """One replay through the graph with ``busy`` busy loops beside it."""
     from exo_control.analyze import analyze, limits_from_params_files
     from exo_control.demo import config_files, run_graph
@@ -92,7 +94,7 @@ def run_condition(name: str, folder: Path, trial: Path, model: Path, body_mass_k
             hog.kill()
             hog.wait()
     metrics = analyze(bag, folder / f"{name}_analysis", limits_from_params_files(config_files()))
-    return figures(metrics, bag)
+    return figures(metrics, bag, samples)
 
 
 def print_row(name: str, f: dict) -> None:
@@ -104,7 +106,7 @@ def print_row(name: str, f: dict) -> None:
     print(f"  force tracking RMSE {f['tracking_rmse_n'][0]:.2f} / {f['tracking_rmse_n'][1]:.2f} N")
     share = f["estimates_received"] / max(1, f["joint_states_sent"])
     print(f"  estimates {f['estimates_received']} / joint states {f['joint_states_sent']}"
-          f" ({share:.1%}); estimate latency p50 {f['estimate_latency_ms']['p50']:.1f} ms,"
+          f" ({share:.1%}; {f['joint_states_recorded']} recorded); estimate latency p50 {f['estimate_latency_ms']['p50']:.1f} ms,"
           f" p99 {f['estimate_latency_ms']['p99']:.1f} ms")
     print(f"  fault episodes: {len(f['fault_episodes'])}"
           + "".join(f"\n    {e['onset_s']:.3f} s {e['reason']}" for e in f["fault_episodes"]))
@@ -127,8 +129,9 @@ def main() -> int:
         processed = make_dataset(folder, settings)
         model, _ = train_model(processed, folder, settings)
         trial = replay_trial(processed, settings)
-        body_mass = read_trial_h5(trial, load_emg=False, load_aus=False).body_mass_kg
-        results = {name: run_condition(name, folder, trial, model, body_mass, busy)
+        replayed = read_trial_h5(trial, load_emg=False, load_aus=False)
+        results = {name: run_condition(name, folder, trial, model, replayed.body_mass_kg,
+                                       replayed.time_s.size, busy)
                    for name, busy in (("idle", 0), (f"{args.busy} busy loops", args.busy))}
     for name, f in results.items():
         print_row(name, f)

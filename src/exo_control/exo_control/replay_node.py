@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from k2muse_inference.node_runner import request_realtime_priority
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -65,6 +66,11 @@ class TrialReplayNode(Node):
             description="longest hold for subscribers, s; playback starts anyway afterwards",
             read_only=True,
             floating_point_range=[FloatingPointRange(from_value=0.0, to_value=3600.0)]))
+        self.declare_parameter("realtime_priority", 40, ParameterDescriptor(
+            description="SCHED_FIFO priority (0: normal scheduling): the replay stands in for"
+                        " an encoder driver, which samples on time on the exo",
+            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=98, step=1)]))
+        request_realtime_priority(self, self.get_parameter("realtime_priority").value)
 
         trial_file = self.get_parameter("trial_file").value
         if not trial_file:

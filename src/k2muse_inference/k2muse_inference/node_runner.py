@@ -77,19 +77,25 @@ def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
 
 
 def request_realtime_priority(node: Node, priority: int) -> bool:
-    """Put the calling thread (and the threads it starts later) under SCHED_FIFO ``priority``.
+    """Put every thread of this process, and the threads it starts later, under SCHED_FIFO.
 
-    The nodes on the path from hip angle to cable force ask for this from the thread that runs
-    their executor, before starting any loop thread: threads inherit the policy, so a loop
-    never waits for the GIL held by a descheduled normal-priority thread of its own process,
-    and perception, logging or a UI beside the graph cannot starve it. Priority 0 keeps normal
-    scheduling. Without permission (CAP_SYS_NICE, root, or an rtprio limit) the node logs a
-    warning and runs with normal scheduling; returns whether the priority applies.
+    The nodes on the path from hip angle to cable force ask for this before starting any loop
+    thread. All threads, not just the caller: the middleware's receive threads, started with
+    the context, deliver the messages, and a loop thread must never wait for the GIL held by a
+    descheduled normal-priority thread of its own process; perception, logging or a UI beside
+    the graph then cannot starve it. Threads started later inherit the policy. Priority 0 keeps
+    normal scheduling. Without permission (CAP_SYS_NICE, root, or an rtprio limit) the node
+    logs a warning and runs with normal scheduling; returns whether the priority applies.
     """
     if priority <= 0:
         return False
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        thread_ids = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        thread_ids = [0]  # no procfs: the calling thread only
+    try:
+        for thread_id in thread_ids:
+            os.sched_setscheduler(thread_id, os.SCHED_FIFO, os.sched_param(priority))
     except (OSError, AttributeError) as exc:
         node.get_logger().warning(f"realtime_priority {priority} not applied ({exc}); running"
                                   " with normal scheduling")
