@@ -105,9 +105,10 @@ def print_row(name: str, f: dict) -> None:
           f" {f['samples_above_max_plus_5pct']}")
     print(f"  force tracking RMSE {f['tracking_rmse_n'][0]:.2f} / {f['tracking_rmse_n'][1]:.2f} N")
     share = f["estimates_received"] / max(1, f["joint_states_sent"])
+    latency = f["estimate_latency_ms"]
     print(f"  estimates {f['estimates_received']} / joint states {f['joint_states_sent']}"
-          f" ({share:.1%}; {f['joint_states_recorded']} recorded); estimate latency p50 {f['estimate_latency_ms']['p50']:.1f} ms,"
-          f" p99 {f['estimate_latency_ms']['p99']:.1f} ms")
+          f" ({share:.1%}; {f['joint_states_recorded']} recorded); estimate latency"
+          f" p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms")
     print(f"  fault episodes: {len(f['fault_episodes'])}"
           + "".join(f"\n    {e['onset_s']:.3f} s {e['reason']}" for e in f["fault_episodes"]))
 

@@ -12,9 +12,9 @@ joint state (stamp S = its scheduled publish time on the ROS clock, which is the
 
 R_m - S is the end-to-end figure: the first motor command (published by the actuator at 200 Hz
 for monitoring; its fast loop acts on the reference within 1 ms) that can carry the sample's
-information. Periodic nodes add up to one period each (assistance 5 ms at 200 Hz, controller
-5 ms at 200 Hz, actuator state 5 ms at 200 Hz). Where the assistance node receives an estimate after this listener does, the
-chain can credit one assistance tick too early, so the figure may read up to 5 ms low.
+information. Periodic nodes add up to one period each (assistance, controller and actuator state
+5 ms each at 200 Hz). Where the assistance node receives an estimate after this listener does,
+the chain can credit one assistance tick too early, so the figure may read up to 5 ms low.
 
     .venv/bin/python bench/bench_end_to_end.py                 # 30 s of replay
     .venv/bin/python bench/bench_end_to_end.py --duration-s 60 --json results/e2e.json
