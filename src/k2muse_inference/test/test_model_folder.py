@@ -1,5 +1,6 @@
 """The torch-free model-folder contract on tampered copies of a real model folder."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -24,9 +25,12 @@ def tampered(model_folder, tmp_path, change=None):
 
 
 def test_estimator_modules_import_without_the_training_stack():
-    code = ("import sys, k2muse_inference.model_folder, k2muse_inference.model, "
-            "k2muse_inference.backends, k2muse_inference.estimator; print(sorted(m for m in "
-            "('torch', 'onnx', 'safetensors', 'k2muse_learning') if m in sys.modules))")
+    modules = ["model_folder", "model", "backends", "estimator"]
+    if importlib.util.find_spec("rclpy") is not None:
+        modules.append("estimator_node")
+    code = (f"import sys, {', '.join('k2muse_inference.' + m for m in modules)}; "
+            "print(sorted(m for m in ('torch', 'onnx', 'safetensors', 'k2muse_learning') "
+            "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
