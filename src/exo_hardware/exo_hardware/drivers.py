@@ -23,7 +23,6 @@ def _import_ports(extra: str):
     except ImportError as exc:
         raise HardwareError(f"the {extra} driver needs opensourceleg and python-can ({exc});"
                             f" {INSTALL_HINT}") from exc
-    osl_ports.route_library_log()
     return osl_ports
 
 

@@ -35,6 +35,9 @@ def route_library_log() -> None:
     LOGGER._log_path = str(folder)  # opensourceleg 3.5.0 has no public setter for the folder
 
 
+route_library_log()  # before the library logs anything (it opens the file on first use)
+
+
 class StatusCounter(can.Listener):
     """Counts received frames per motor id (low byte of the id), to tell fresh status."""
 

@@ -15,8 +15,9 @@ pytest.importorskip("opensourceleg", reason="opensourceleg is an optional hardwa
 
 from exo_control.actuator import Fault, SimulatedActuatorConfig, SimulatedBowdenActuator  # noqa: E402
 from exo_control.force_loop import ForceLoop, ForceLoopConfig, ForceReference, Mode  # noqa: E402
-from exo_hardware.config import HardwareConfig  # noqa: E402
 from exo_hardware.drivers import tmotor_driver  # noqa: E402
+
+from exo_hardware.config import HardwareConfig  # noqa: E402
 
 POLE_PAIRS = 21  # AK80-9
 SET_CURRENT, SET_RPM, SET_MODE = 1, 3, 7
@@ -259,7 +260,7 @@ def test_force_loop_tracks_and_releases_through_the_tmotor_driver(bench):
         out = loop.step(now, reading)
         driver.command(out.left.velocity_command_rad_s, out.right.velocity_command_rad_s,
                        out.drive_enabled, now)
-        wait_for(lambda: all(motors.frames_since(mark[m], m) for m in (1, 2)))
+        wait_for(lambda marks=mark: all(motors.frames_since(marks[m], m) for m in (1, 2)))
         mark = {m: motors.frame_count() for m in (1, 2)}
         # the emulated drives: velocity mode drives the plant, current mode 0 A lets it go
         velocity = {m: erpm_to_rad_s(motors.commands(m, SET_RPM)[-1])
