@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -106,8 +105,3 @@ def test_manifest_edits_that_keep_checksums_contradict_the_model_files(
         with pytest.raises(ModelMismatch, match=message):
             select_backend(backend, spec.ensemble, BackendOptions())
 
-
-def test_leftover_staging_of_a_dead_writer_is_not_a_model(model_folder, tmp_path):
-    """The estimator is pointed at the final folder; a crash's staging copy is never it."""
-    assert not any(".staging-" in p.name for p in model_folder.parent.iterdir())
-    assert os.path.isfile(model_folder / "manifest.json")
