@@ -174,11 +174,11 @@ class _Side:
               dt: float) -> float:
         """Admittance + PD towards ``target_n``; returns the unlimited velocity command."""
         m_per_rad = cfg.cable_m_per_motor_rad
+        if self.reference_angle_rad is None:
+            self.reset(measured)
         self.force_reference_n = clamp(
             slew(self.force_reference_n, target_n, cfg.max_force_rate_n_per_s * dt),
             0.0, cfg.max_force_n)
-        if self.reference_angle_rad is None:
-            self.reset(measured)
         error = self.force_reference_n - measured.force_n
         accel = (error - cfg.virtual_damping_n_s_per_m * self.reference_speed_m_s) \
             / cfg.virtual_mass_kg
