@@ -79,17 +79,21 @@ def simplify_onnx(source: str | os.PathLike, destination: str | os.PathLike) -> 
     return destination
 
 
+def cpu_session(path: str | os.PathLike, threads: int = 1) -> ort.InferenceSession:
+    """ONNX Runtime CPU session with ``threads`` intra-op threads and every graph optimisation."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxRuntimeRunner:
     """ONNX Runtime CPU session as a callable on a float32 (batch, channel, time) array."""
 
     def __init__(self, path: str | os.PathLike, threads: int = 1):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         shape = self.session.get_inputs()[0].shape
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
 

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from k2muse_learning.export import OPSET, atomic_write_bytes
+from k2muse_learning.export import OPSET, atomic_write_bytes, cpu_session
 from k2muse_learning.tcn import HipMomentTCN, TCNConfig, without_weight_norm
 
 INPUT_TENSOR = "hip_samples"
@@ -253,14 +253,7 @@ class OnnxStreamingRunner:
     """ONNX Runtime session on the fused graph as prime/step calls (used for parity checks)."""
 
     def __init__(self, path: str | os.PathLike, threads: int = 1):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         inputs = self.session.get_inputs()[1:]
         self.state_names = [i.name for i in inputs]
         self.state_shapes = [tuple(i.shape[1:]) for i in inputs]

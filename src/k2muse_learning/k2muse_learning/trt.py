@@ -109,17 +109,23 @@ def _build(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, precisi
     return engine_path
 
 
+def _load_engine(engine_path: Path):
+    """Deserialize an engine file (TensorRT and a GPU required)."""
+    _require_tensorrt()
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
+    if engine is None:
+        raise RuntimeError(f"TensorRT could not deserialize {engine_path}")
+    return engine
+
+
 class TensorRTRunner:
     """Engine file -> callable on a float32 (batch, channel, time) numpy array -> (batch, 1)."""
 
     def __init__(self, engine_path: str | os.PathLike, device: int = 0):
-        _require_tensorrt()
         self.engine_path = Path(engine_path)
+        self.engine = _load_engine(self.engine_path)
         self.device = torch.device("cuda", device)
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
-        if self.engine is None:
-            raise RuntimeError(f"TensorRT could not deserialize {self.engine_path}")
         names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
         if names != {INPUT_TENSOR, OUTPUT_TENSOR}:
             raise RuntimeError(f"{self.engine_path}: expected tensors "
@@ -152,13 +158,9 @@ class TensorRTStreamingRunner:
     """
 
     def __init__(self, engine_path: str | os.PathLike, manifest_entry: dict, device: int = 0):
-        _require_tensorrt()
         self.engine_path = Path(engine_path)
+        self.engine = _load_engine(self.engine_path)
         self.device = torch.device("cuda", device)
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
-        if self.engine is None:
-            raise RuntimeError(f"TensorRT could not deserialize {self.engine_path}")
         self.samples = manifest_entry["input_tensor"]["name"]
         self.output = manifest_entry["output_tensor"]["name"]
         self.states = manifest_entry["states"]
