@@ -211,3 +211,30 @@ def ads131_adc(config: HardwareConfig):
     return ADS131M0x(tag="cable_loadcells", spi_bus=config.adc_spi_bus,
                      spi_cs=config.adc_spi_cs, data_rate=4000, num_channels=channels,
                      gains=[1] * channels, offline=config.offline)
+
+
+class ThighImus:
+    """Both thighs' pitch from opensourceleg's LordMicrostrainIMU (MSCL on the robot)."""
+
+    def __init__(self, left_port: str, right_port: str, rate_hz: float, offline: bool) -> None:
+        from opensourceleg.sensors.imu import LordMicrostrainIMU
+
+        self.imus = [LordMicrostrainIMU(tag=f"thigh:{port}", port=port,
+                                        frequency=int(rate_hz), offline=offline)
+                     for port in (left_port, right_port)]
+
+    def start(self) -> None:
+        """Open and stream."""
+        for imu in self.imus:
+            imu.start()
+
+    def read(self) -> tuple[float, float]:
+        """(left, right) pitch, rad."""
+        for imu in self.imus:
+            imu.update()
+        return self.imus[0].pitch, self.imus[1].pitch
+
+    def stop(self) -> None:
+        """Stop streaming."""
+        for imu in self.imus:
+            imu.stop()

@@ -1,0 +1,71 @@
+"""hip_angle_publisher as a process over real DDS: calibration, refusal, published angles."""
+
+import time
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+from exo_control.common_node import PUBLISH_QOS  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+
+from exo_msgs.msg import ActuatorState  # noqa: E402
+
+ARGS = ("--ros-args", "-p", "calibration_s:=0.5", "-p", "gear_ratio:=10.0",
+        "-p", "spool_radius_m:=0.02", "-p", "hip_moment_arm_m:=0.1")
+
+
+def feed(node, spin_until, publisher, positions, duration_s, until=lambda: False):
+    """Publish /actuator/state at about 100 Hz; positions(t) -> (left, right) motor rad."""
+    start = time.monotonic()
+
+    def step():
+        t = time.monotonic() - start
+        msg = ActuatorState()
+        msg.header.stamp = node.get_clock().now().to_msg()
+        msg.left_motor_position_rad, msg.right_motor_position_rad = positions(t)
+        publisher.publish(msg)
+        return until() or t > duration_s
+
+    while not spin_until(node, step, 0.01):
+        pass
+
+
+def test_calibrates_on_a_still_wearer_and_publishes_geometry_angles(ros_node, spin_until,
+                                                                    start_node):
+    received = []
+    ros_node.create_subscription(JointState, "/joint_states", received.append,
+                                 qos_profile_sensor_data)
+    state = ros_node.create_publisher(ActuatorState, "/actuator/state",
+                                      PUBLISH_QOS["/actuator/state"])
+    proc = start_node("hip_angle_publisher", *ARGS)
+    assert spin_until(ros_node, lambda: ros_node.count_subscribers("/actuator/state") > 0, 30.0)
+    feed(ros_node, spin_until, state, lambda t: (5.0, 5.0), 20.0, lambda: bool(received))
+    assert received, proc.output()
+    assert received[0].position == pytest.approx([0.0, 0.0], abs=1e-9)
+    received.clear()
+    # 10 motor rad reeled in on the left: the extension cable extends the left hip 0.2 rad
+    feed(ros_node, spin_until, state, lambda t: (15.0, 5.0), 5.0, lambda: len(received) > 3)
+    last = received[-1]
+    assert list(last.name) == ["left_hip_joint", "right_hip_joint"]
+    assert last.position == pytest.approx([-0.2, 0.0])
+    assert last.header.stamp.sec > 0
+    assert "zero posture calibrated" in proc.output()
+
+
+def test_moving_wearer_is_refused_and_nothing_is_published(ros_node, spin_until, start_node):
+    received = []
+    ros_node.create_subscription(JointState, "/joint_states", received.append,
+                                 qos_profile_sensor_data)
+    state = ros_node.create_publisher(ActuatorState, "/actuator/state",
+                                      PUBLISH_QOS["/actuator/state"])
+    proc = start_node("hip_angle_publisher", *ARGS)
+    assert spin_until(ros_node, lambda: ros_node.count_subscribers("/actuator/state") > 0, 30.0)
+    refused = lambda: "zero-posture calibration refused" in proc.output()  # noqa: E731
+    # swinging 5 motor rad = 0.1 rad of hip, far above still_range_rad 0.02
+    feed(ros_node, spin_until, state, lambda t: (5.0 + 5.0 * (int(t * 20) % 2), 5.0), 20.0,
+         refused)
+    assert refused(), proc.output()
+    assert "left hip moved" in proc.output()
+    assert not received
