@@ -3,10 +3,13 @@
     ros2 launch exo_control assist.launch.py model_dir:=/path/to/model backend:=tensorrt
 
 /joint_states comes from the hardware encoder driver (``encoder_package``/``encoder_executable``
-start it here; leave them empty when it runs elsewhere). The actuator is the simulated one
-unless ``actuator_executable`` names a hardware node that speaks /actuator/force_reference
-and /actuator/state (docs/control.md, "Hardware boundary"). Parameters come from
-config/*.yaml; the launch arguments below override the usual ones.
+start it here; leave them empty when it runs elsewhere), or from exo_hardware's
+``hip_angle_publisher`` (``hip_angle_source:=encoders|imu``). The actuator is the simulated one;
+``driver:=tmotor|dephy`` runs the same node on exo_hardware's driver with exo_hardware's
+config/<driver>.yaml (or ``hardware_config``), named to the driver in EXO_HARDWARE_CONFIG
+(docs/hardware.md); ``actuator_executable`` names a hardware node of its own that speaks
+/actuator/force_reference and /actuator/state instead (docs/control.md, "Hardware boundary").
+Parameters come from config/*.yaml; the launch arguments below override the usual ones.
 """
 
 from launch import LaunchDescription
@@ -27,6 +30,12 @@ ARGUMENTS = {
     "enabled_on_start": ("false", "start assisting without waiting for /assistance/enable"),
     "actuator_package": ("exo_control", "package of the actuator driver node"),
     "actuator_executable": ("", "hardware actuator driver node (empty: simulated_actuator)"),
+    "driver": ("simulated", "driver of simulated_actuator: simulated, or an exo_hardware driver"
+               " (tmotor, dephy)"),
+    "hardware_config": ("", "parameter file for a hardware driver (empty: exo_hardware's"
+                        " config/<driver>.yaml)"),
+    "hip_angle_source": ("", "start exo_hardware's hip_angle_publisher: encoders or imu (empty:"
+                         " /joint_states comes from encoder_executable or elsewhere)"),
     "encoder_package": ("", "package of the encoder driver publishing /joint_states"),
     "encoder_executable": ("", "encoder driver node (empty: /joint_states comes from elsewhere)"),
     "left_joint": ("left_hip_joint", "JointState name of the left hip"),
@@ -42,12 +51,27 @@ def _is_empty(argument):
     return PythonExpression(["'", LaunchConfiguration(argument), "' == ''"])
 
 
+def _hardware_config(*stem):
+    """exo_hardware's config/<stem>.yaml, resolved only when a node that uses it starts."""
+    return [FindPackageShare("exo_hardware"), "/config/", *stem, ".yaml"]
+
+
+def _simulated(simulated):
+    """The actuator node runs here with the simulated driver (or with a hardware one)."""
+    arg = LaunchConfiguration
+    return IfCondition(PythonExpression([
+        "'", arg("actuator_executable"), "' == '' and ('", arg("driver"), "' == 'simulated') == ",
+        str(simulated)]))
+
+
 def generate_launch_description():
     """Declare the arguments and the control graph."""
     arg = LaunchConfiguration
     joint_names = ParameterValue(
         PythonExpression(["['", arg("left_joint"), "', '", arg("right_joint"), "']"]),
         value_type=list[str])
+    hardware_file = PythonExpression(["'", arg("hardware_config"), "' or '",
+                                      *_hardware_config(arg("driver")), "'"])
     return LaunchDescription([
         *(DeclareLaunchArgument(name, default_value=default, description=description)
           for name, (default, description) in ARGUMENTS.items()),
@@ -78,7 +102,19 @@ def generate_launch_description():
         Node(
             package="exo_control", executable="simulated_actuator", output="screen",
             parameters=[_config("actuator.yaml"), {"joint_names": joint_names}],
-            condition=IfCondition(_is_empty("actuator_executable")),
+            condition=_simulated(True),
+        ),
+        Node(
+            package="exo_control", executable="simulated_actuator", output="screen",
+            parameters=[hardware_file, {"driver": arg("driver"), "joint_names": joint_names}],
+            additional_env={"EXO_HARDWARE_CONFIG": hardware_file},
+            condition=_simulated(False),
+        ),
+        Node(
+            package="exo_hardware", executable="hip_angle_publisher", output="screen",
+            parameters=[_hardware_config("hip_angle"), {"source": arg("hip_angle_source"),
+                                                        "joint_names": joint_names}],
+            condition=UnlessCondition(_is_empty("hip_angle_source")),
         ),
         Node(
             package=arg("actuator_package"), executable=arg("actuator_executable"),

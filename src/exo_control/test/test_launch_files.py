@@ -28,7 +28,8 @@ PACKAGE = Path(__file__).resolve().parents[1]
 WORKSPACE = PACKAGE.parents[1]
 LAUNCH_FILES = sorted(PACKAGE.glob("launch/*.launch.py")) + sorted(
     (WORKSPACE / "launch").glob("*.launch.py"))
-OTHER_PACKAGE_EXECUTABLES = {("k2muse_inference", "hip_moment_estimator")}
+OTHER_PACKAGE_EXECUTABLES = {("k2muse_inference", "hip_moment_estimator"),
+                             ("exo_hardware", "hip_angle_publisher")}
 
 
 def console_scripts():
