@@ -78,10 +78,20 @@ fi
 pkg_inputs=("$root"/src/*/setup.py "$root"/src/*/setup.cfg "$root"/src/*/package.xml)
 if step_needed packages "${pkg_inputs[@]}"; then
   log "installing the five packages in editable mode"
-  for pkg in k2muse_dataset k2muse_learning k2muse_inference exo_control; do
+  for pkg in k2muse_dataset k2muse_learning k2muse_inference exo_control exo_hardware; do
     pip_install --no-deps --no-build-isolation -e "$root/src/$pkg"
   done
   step_done packages
+fi
+
+# Optional hardware libraries (exo_hardware's drivers); without them those tests skip.
+if step_needed hardware "$root/tools/requirements-hardware.txt"; then
+  log "installing the optional hardware libraries (opensourceleg, python-can)"
+  if pip_install --no-deps -r "$root/tools/requirements-hardware.txt"; then
+    step_done hardware
+  else
+    log "hardware libraries not installed: the exo_hardware tests that need them will skip"
+  fi
 fi
 
 log "environment ready: $venv"
