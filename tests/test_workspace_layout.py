@@ -9,7 +9,8 @@ import pytest
 from catkin_pkg.package import parse_package
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PYTHON_PACKAGES = ["k2muse_dataset", "k2muse_learning", "k2muse_inference", "exo_control"]
+PYTHON_PACKAGES = ["k2muse_dataset", "k2muse_learning", "k2muse_inference", "exo_control",
+                   "exo_hardware"]
 
 
 @pytest.mark.parametrize("name", PYTHON_PACKAGES)
