@@ -69,3 +69,18 @@ def test_moving_wearer_is_refused_and_nothing_is_published(ros_node, spin_until,
     assert refused(), proc.output()
     assert "left hip moved" in proc.output()
     assert not received
+
+
+def test_imu_source_reads_opensourceleg_imus_at_its_rate(ros_node, spin_until, start_node):
+    pytest.importorskip("opensourceleg", reason="opensourceleg is an optional hardware"
+                        " dependency (tools/requirements-hardware.txt)")
+    received = []
+    ros_node.create_subscription(JointState, "/joint_states", received.append,
+                                 qos_profile_sensor_data)
+    # offline IMUs read a constant pitch: a still wearer, then hip angles of zero
+    proc = start_node("hip_angle_publisher", "--ros-args", "-p", "source:=imu",
+                      "-p", "offline:=true", "-p", "calibration_s:=0.5", "-p", "rate_hz:=50.0")
+    assert spin_until(ros_node, lambda: len(received) >= 10, 60.0), proc.output()
+    assert all(list(m.position) == [0.0, 0.0] for m in received)
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in received]
+    assert 0.005 < (stamps[-1] - stamps[0]) / (len(stamps) - 1) < 0.2  # about 1 / 50 Hz
