@@ -62,7 +62,8 @@ class HardwareConfig:
     # T-Motor AK servo mode over CAN
     can_interface: str = spec("socketcan", "python-can interface ('socketcan' on a Jetson)")
     can_channel: str = spec("can0", "CAN channel (`ip link` name)")
-    can_bitrate: int = spec(1000000, "CAN bit rate, bit/s", 10000, 8000000)
+    can_bitrate: int = spec(1000000, "CAN bit rate, bit/s, for interfaces that set it"
+                            " (socketcan: `ip link` sets it)", 10000, 8000000)
     motor_type: str = spec("AK80-9", "T-Motor model known to opensourceleg",
                            choices=("AK80-9", "AK10-9"))
     left_motor_id: int = spec(1, "CAN id of the left motor", 0, 255)
