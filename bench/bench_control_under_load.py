@@ -8,7 +8,7 @@ whenever the graph's processes are not running). For each it prints:
 
 - measured cable tension: the largest per side against max_force_n and the samples above
   max_force_n + 5 %;
-- force tracking RMSE (measured tension vs the controller's reference);
+- force tracking RMSE (measured tension vs the reference the actuator's fast loop tracked);
 - estimates received / joint states sent (every sample of the trial; the replay publishes each
   one), and estimate latency p50/p99 (recorder receive time minus the stamp of the joint state
   the estimate was computed from; the recorder runs under SCHED_FIFO 30 by default, so it
@@ -60,7 +60,7 @@ def figures(metrics: dict, bag: Path, joints_sent: int) -> dict:
     joints_t = load_recording(bag).joints["t"]
     counts = metrics["message_counts"]
     felt = metrics["measured_force"]
-    tracking = metrics["force_tracking"]["controller_reference"]
+    tracking = metrics["force_tracking"]["actuator_reference"]
     latency = estimate_latencies_s(bag)
     episodes = [e for e in metrics["faults"]["episodes"]  # while the trial played
                 if joints_t[0] <= e["onset_s"] <= joints_t[-1]]

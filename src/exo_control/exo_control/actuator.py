@@ -158,7 +158,7 @@ class ActuatorNodeConfig:
 
     driver: str = spec("simulated", "actuator driver: 'simulated' or an entry point name in"
                        " exo_control.actuator_drivers")
-    state_publish_rate_hz: float = spec(200.0, "/actuator/state and /actuator/motor_command"
+    state_publish_rate_hz: float = spec(100.0, "/actuator/state and /actuator/motor_command"
                                         " publish rate, Hz", 1.0, 1000.0)
     autostart: bool = spec(True, "configure and activate at start-up (else wait for lifecycle"
                            " transitions)")

@@ -302,11 +302,17 @@ def estimate_accuracy(rec: Recording) -> dict | None:
 
 
 def force_tracking(rec: Recording) -> dict | None:
-    """Measured cable force vs the tracked reference and vs the desired assistance force."""
+    """Measured cable force vs the references and the desired assistance force.
+
+    ``actuator_reference`` is what the fast loop tracked, from the same message as the
+    measurement; ``controller_reference`` is what the controller sent (held until its next
+    message, so it includes the hop to the actuator).
+    """
     if rec.actuator is None:
         return None
     out: dict = {"unit": "N"}
-    references = {"controller_reference": (rec.controller, "reference"),
+    references = {"actuator_reference": (rec.actuator, "reference"),
+                  "controller_reference": (rec.controller, "reference"),
                   "assistance_desired": (rec.command, "force")}
     for label, (series, key) in references.items():
         if series is None:
@@ -633,7 +639,7 @@ def headline(metrics: dict) -> str:
     if accuracy:
         r2 = "n/a" if accuracy["r2"] is None else f"{accuracy['r2']:.3f}"
         lines.append(f"estimate RMSE {accuracy['rmse']:.3f} N·m/kg, R² {r2}")
-    tracking = (metrics["force_tracking"] or {}).get("controller_reference", {})
+    tracking = (metrics["force_tracking"] or {}).get("actuator_reference", {})
     for side in SIDES:
         if tracking.get(side):
             lines.append(f"{side} force tracking RMSE {tracking[side]['rmse_n']:.2f} N, "

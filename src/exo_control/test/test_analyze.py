@@ -122,6 +122,8 @@ def test_metrics_match_the_construction(known_bag):
     assert accuracy["right"]["bias"] == pytest.approx(-0.1, abs=1e-9)
     assert accuracy["both"]["samples"] == 400
     assert 0.9 < accuracy["both"]["r2"] < 1.0
+    # The fast loop's own reference travels with the measurement (here: equal to it).
+    assert metrics["force_tracking"]["actuator_reference"]["left"]["rmse_n"] == 0.0
     tracking = metrics["force_tracking"]["controller_reference"]
     # 2 N below the reference until it has faded out (~2.2 s of 3 s): 2·sqrt(2.2/3) = 1.71 N.
     assert tracking["left"]["max_abs_error_n"] == pytest.approx(2.0, abs=1e-9)
