@@ -7,6 +7,8 @@ descheduled ROS graph never opens it. Per side and per cycle (dt, about 1 ms):
     admittance M * dv/dt + D * v = f_ref - f_meas        (v: reference cable speed, m/s)
                theta_ref += v / (r / N) * dt             (reference motor angle, rad)
     PD         w = w_ff + Kp * (theta_ref - theta) + Kd * (w_ff - w_meas),  w_ff = v N / r
+    slack      while the tension is below release_force_n, v <= slack_take_up_m_s (a slack
+               cable reeled in at full speed snaps taut far above the reference)
     limits     |w| <= max_velocity, |dw/dt| <= max_acceleration
 
 The admittance's position reference is the loop's only integrator; anti-windup keeps it within
@@ -75,6 +77,9 @@ class ForceLoopConfig:
                                          1.0, 50000.0, live=True)
     reference_extrapolation_s: float = spec(0.01, "longest time the reference is extrapolated"
                                             " with its rate between references, s", 0.0, 0.1)
+    slack_take_up_m_s: float = spec(0.15, "fastest reel-in while the cable is slack (tension"
+                                    " below release_force_n), m/s: a slack cable taken up at"
+                                    " full speed snaps taut", 0.01, 2.0)
     max_tracking_error_rad: float = spec(20.0, "anti-windup bound on reference minus measured"
                                          " motor angle, rad", 0.1, 1000.0)
     reference_timeout_s: float = spec(0.1, "no newer force reference for this long releases"
@@ -174,8 +179,14 @@ class _Side:
               dt: float) -> float:
         """Admittance + PD towards ``target_n``; returns the unlimited velocity command."""
         m_per_rad = cfg.cable_m_per_motor_rad
+        slack = measured.force_n < cfg.release_force_n
         if self.reference_angle_rad is None:
             self.reset(measured)
+        elif slack:
+            # A slack cable carries no force for the admittance to integrate against: the
+            # position reference restarts at the motor, so the PD never catches up a lead
+            # built while the cable was paid out (a stall, a release) at full speed.
+            self.reference_angle_rad = measured.position_rad
         self.force_reference_n = clamp(
             slew(self.force_reference_n, target_n, cfg.max_force_rate_n_per_s * dt),
             0.0, cfg.max_force_n)
@@ -187,7 +198,8 @@ class _Side:
         max_accel = REFERENCE_LIMIT_FRACTION * cfg.max_acceleration_rad_s2 * m_per_rad
         speed = self.reference_speed_m_s + clamp(accel, -max_accel, max_accel) * dt
         max_speed = REFERENCE_LIMIT_FRACTION * cfg.max_velocity_rad_s * m_per_rad
-        speed = clamp(speed, -max_speed, max_speed)
+        max_reel_in = min(max_speed, cfg.slack_take_up_m_s) if slack else max_speed
+        speed = clamp(speed, -max_speed, max_reel_in)
         angle = self.reference_angle_rad + speed / m_per_rad * dt
         low = measured.position_rad - cfg.max_tracking_error_rad
         high = measured.position_rad + cfg.max_tracking_error_rad

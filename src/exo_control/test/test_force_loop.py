@@ -228,6 +228,23 @@ def test_a_stalled_host_process_does_not_overload_the_cable():
     assert rig.array(2.0)[:, 1:3].max() <= rig.config.max_force_n * OVERSHOOT
 
 
+def test_a_cable_gone_slack_in_a_stall_is_taken_up_without_a_snap():
+    """80 ms stall: the drive times out, the loaded cable backdrives it slack; then resume.
+
+    Before the loop re-anchored its position reference on a slack cable, the PD caught up the
+    lead built during the stall at full speed and the cable snapped taut at 250 N.
+    """
+    rig = Rig()
+    rig.run(2.0, force=constant(60.0))
+    rig.run(0.08, force=constant(60.0), step_s=0.08)
+    assert rig.rows[-1][1] < rig.config.release_force_n  # slack after the stall
+    resumed = rig.t
+    rig.run(2.0, force=constant(60.0))
+    after = rig.array(resumed)
+    assert after[:, 1:3].max() <= 60.0 + 40.0  # the walking hip's share, no snap
+    assert abs(after[-1000:, 1:3].mean() - 60.0) < 10.0  # tracking again (a whole stride)
+
+
 @pytest.mark.parametrize(("field", "value"), [("max_force_n", -1.0), ("rate_hz", 1e6),
                                               ("release_velocity_rad_s", math.nan),
                                               ("max_release_m", 10.0)])
