@@ -198,22 +198,24 @@ def test_closed_loop_tracks_and_faults_unload(graph, ros_node, spin_until):
     assert all(p.alive() for p in procs.values()), logs
 
 
-def test_absurd_startup_parameter_exits_with_a_one_line_reason(start_node):
-    proc = start_node("simulated_actuator", "--ros-args", "-p", "max_velocity_rad_s:=-5.0")
-    deadline = time.monotonic() + 30.0
+def exit_status(proc, timeout_s=30.0):
+    """Wait (bounded) for a node process that should refuse to start; its exit status."""
+    deadline = time.monotonic() + timeout_s
     while proc.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert proc.process.returncode == 2
+    return proc.process.returncode
+
+
+def test_absurd_startup_parameter_exits_with_a_one_line_reason(start_node):
+    proc = start_node("simulated_actuator", "--ros-args", "-p", "max_velocity_rad_s:=-5.0")
+    assert exit_status(proc) == 2
     assert "max_velocity_rad_s" in proc.output()
     assert "Traceback" not in proc.output()
 
 
 def test_mismatched_transmission_is_refused_at_configure(start_node):
     proc = start_node("simulated_actuator", "--ros-args", "-p", "gear_ratio:=12.0")
-    deadline = time.monotonic() + 30.0
-    while proc.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert proc.process.returncode == 2
+    assert exit_status(proc) == 2
     assert "gear_ratio=12 does not match" in proc.output()
 
 
