@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from k2muse_dataset.atomic import atomic_path
 
 from k2muse_learning import artifacts
 from k2muse_learning.export import OnnxRuntimeRunner, Predictor, TorchRunner, predict
@@ -121,7 +122,8 @@ def plot_estimates(path: str | os.PathLike, data: WindowSet, legs: list[LegSerie
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:  # an interrupted save never leaves a truncated PNG
+        figure.savefig(tmp, format="png", dpi=110)
     plt.close(figure)
     return path
 
