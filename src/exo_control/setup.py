@@ -26,7 +26,6 @@ setup(
         " Bowden-cable actuator, trial replay and recording."
     ),
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "assistance_profile = exo_control.assistance_node:main",

@@ -30,7 +30,6 @@ GRAPH_ARGUMENTS = {
     "gain": ("0.2", "fraction of the estimated biological hip moment to assist"),
     "body_mass_kg": ("75.0", "wearer's body mass, kg"),
     "enabled_on_start": ("true", "assist from the start of the replay"),
-    "controller_rate_hz": ("1000.0", "admittance controller loop rate, Hz"),
     "left_joint": ("left_hip_joint", "JointState name of the left hip"),
     "right_joint": ("right_hip_joint", "JointState name of the right hip"),
 }
