@@ -5,11 +5,13 @@ simulated_actuator, recorded by topic_recorder and judged by exo_control.analyze
 a short TCN training on participant P01 of a generated dataset, exported by k2muse_learning
 (once per session); the replayed trial belongs to the held-out participant P02.
 
-Stated bounds (a shared 2-core machine, control loops at 500 Hz to keep the load down):
+Stated bounds (a shared 2-core machine, the package's configuration: 200 Hz reference level,
+1 kHz fast loop at the actuator):
 - estimate vs replayed measured moment: RMSE below ESTIMATE_RMSE_BOUND N·m/kg, R² above 0.5;
 - measured cable force vs the controller's force reference: RMSE below FORCE_RMSE_BOUND_N;
 - limits: no desired force above the force limit or below zero, no force reference above the
-  limit, no motor velocity above its limit, nothing non-finite, no motor motion while disabled;
+  limit, no measured cable tension above the limit + 5 %, no motor velocity above its limit,
+  nothing non-finite, no motor motion while disabled;
   force rate and motor acceleration at most RATE_RATIO_BOUND times their limits, measured from
   message stamps with RATE_STAMP_JITTER_S of allowance. The stamps are taken after a node
   computed the value (a busy core can delay that by milliseconds), so stamp spacing cannot
@@ -18,13 +20,15 @@ Stated bounds (a shared 2-core machine, control loops at 500 Hz to keep the load
   a parameter call): the force command is zero for good within FAULT_ZERO_BOUND_S, which is the
   configured 0.1 s estimate timeout + 0.2 s fault fade plus scheduling and DDS latency; absurd
   parameter values are refused, and an absurd request to assistance_profile also fades the
-  command to zero within the same bound until assistance is enabled again.
+  command to zero within the same bound until assistance is enabled again. Where the estimate
+  is lost (stream stopped, NaN angles, estimator killed with SIGKILL) the measured tension is
+  also below the actuator's release threshold within FAULT_ZERO_BOUND_S + RELEASE_BOUND_S.
 """
 
 import math
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,64 +50,24 @@ FAULT_ZERO_BOUND_S = 1.0
 RATE_STAMP_JITTER_S = 0.005
 RATE_RATIO_BOUND = 1.25
 ZERO_FORCE_N = 0.5
-CONTROL_RATE_HZ = 500.0
-
-
-@dataclass(frozen=True)
-class Assets:
-    model: Path
-    trial: Path
-    nan_trial: Path  # the same trial with hip angles NaN from NAN_FROM_S on
-    body_mass_kg: float
-
-
-NAN_FROM_S = 6.0
-
-
-@pytest.fixture(scope="session")
-def assets(tmp_path_factory) -> Assets:
-    """Generated dataset, processed; a TCN trained on P01 and exported; P02's trial to replay."""
-    from k2muse_dataset.process import process_release
-    from k2muse_dataset.synth import generate_release
-    from k2muse_dataset.trial_h5 import iter_trial_files, read_trial_h5, write_trial_h5
-    from k2muse_learning.artifacts import TrainedModel, write_model_folder
-    from k2muse_learning.training import TrainingConfig, fit_tcn
-    from k2muse_learning.windows import load_legs
-
-    root = tmp_path_factory.mktemp("graph_assets")
-    release = generate_release(root / "release", participants=("P01", "P02"),
-                               mode_keys=("LG_0",), trials=2, duration_s=20.0, seed=7)
-    process_release(release, root / "processed", jobs=2)
-    config = TrainingConfig(epochs=6, patience=3, windows_per_epoch=400, threads=2,
-                            architecture={"channels": 16, "levels": 4, "kernel_size": 4,
-                                          "dropout": 0.0, "weight_norm": True})
-    legs = load_legs(root / "processed", config.input_names, participants=["P01"])
-    model, _ = fit_tcn(legs, config, seed=0)
-    folder = write_model_folder(root / "model", [TrainedModel("LG_0", model)],
-                                window_length=config.window_length, sample_rate_hz=100.0,
-                                input_names=config.input_names, synthetic_training_data=True,
-                                model_id="graph-test-P01")
-    trial_path = next(iter(iter_trial_files(root / "processed" / "trials" / "P02")))
-    trial = read_trial_h5(trial_path, load_emg=False, load_aus=False)
-    trial.angles_rad["hip"][trial.time_s >= NAN_FROM_S] = np.nan
-    nan_trial = write_trial_h5(root / "nan_trial.h5", trial)
-    return Assets(folder, trial_path, nan_trial, trial.body_mass_kg)
+RELEASE_BOUND_S = 0.5
 
 
 class GraphRun:
     """Starts the graph with start_node, watches its commands from the test's own node."""
 
-    def __init__(self, ros_node, spin_until, start_node, assets: Assets, bag: Path):
+    def __init__(self, ros_node, spin_until, start_node, assets, bag: Path):
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
 
-        from exo_msgs.msg import AssistanceCommand, ControllerState
+        from exo_msgs.msg import ActuatorState, AssistanceCommand, ControllerState
 
         self.node, self.spin_until, self.start_node = ros_node, spin_until, start_node
         self.assets, self.bag = assets, bag
         self.commands: list[tuple[float, float]] = []  # (monotonic s, largest desired force N)
         self.references: list[tuple[float, float]] = []  # (monotonic s, largest reference N)
         self.joints: list[tuple[float, bool]] = []  # (monotonic s, all angles finite)
+        self.tension: list[tuple[float, float]] = []  # (monotonic s, largest measured N)
         self.watchdog_ok = False
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         ros_node.create_subscription(AssistanceCommand, "/assistance/command", lambda m: (
@@ -114,6 +78,9 @@ class GraphRun:
                                                 reliability=ReliabilityPolicy.BEST_EFFORT))
         ros_node.create_subscription(JointState, "/joint_states", lambda m: self.joints.append(
             (time.monotonic(), all(math.isfinite(p) for p in m.position))), reliable)
+        ros_node.create_subscription(ActuatorState, "/actuator/state", lambda m: (
+            self.tension.append((time.monotonic(), max(m.left_cable_force_n,
+                                                       m.right_cable_force_n)))), reliable)
 
     def _on_controller(self, msg) -> None:
         self.watchdog_ok = self.watchdog_ok or msg.watchdog == msg.WATCHDOG_OK
@@ -123,12 +90,9 @@ class GraphRun:
     def start(self, trial: Path, loop: bool = False) -> None:
         self.recorder = self.start_node("topic_recorder",
                                         *ros_arguments({"output": str(self.bag)}))
-        rates = {"admittance_controller": {"rate_hz": CONTROL_RATE_HZ},
-                 "simulated_actuator": {"rate_hz": CONTROL_RATE_HZ}}
         self.nodes = {}
         for name, params in graph_parameters(self.assets.model, self.assets.body_mass_kg).items():
-            self.nodes[name] = self.start_node(
-                name, *ros_arguments({**params, **rates.get(name, {})}, config_files()))
+            self.nodes[name] = self.start_node(name, *ros_arguments(params, config_files()))
         assert self.spin_until(self.node, lambda: self.watchdog_ok, 90.0), self.logs()
         # Estimator, recorder and this test listen to /joint_states before the first sample.
         self.replay = self.start_node("trial_replay", *ros_arguments({
@@ -154,6 +118,13 @@ class GraphRun:
         assert self.recorder.stop(signal.SIGINT) == 0, self.recorder.log_path.read_text()
         return load_recording(self.bag)
 
+    def released_after(self, onset: float) -> float | None:
+        """Seconds from ``onset`` until the measured tension is below the release threshold."""
+        from exo_control.force_loop import ForceLoopConfig
+
+        t, force = np.array(self.tension).T
+        return time_to_zero(t, force, onset, ForceLoopConfig().release_force_n)
+
     def zero_after(self, onset: float) -> tuple[float | None, float | None]:
         """Seconds from ``onset`` (monotonic) until desired force and reference are 0 for good."""
         out = []
@@ -175,11 +146,15 @@ def assert_within_limits(rec: Recording) -> None:
         assert rates[check]["worst_ratio"] <= RATE_RATIO_BOUND, rates
 
 
-def assert_zeroed(run: GraphRun, onset: float, what: str) -> None:
+def assert_zeroed(run: GraphRun, onset: float, what: str, released: bool = True) -> None:
     run.observe(FAULT_ZERO_BOUND_S + 1.5)  # long enough for a faulty fade to push force again
     desired, reference = run.zero_after(onset)
     assert desired is not None and desired <= FAULT_ZERO_BOUND_S, (what, desired, run.logs())
     assert reference is not None and reference <= FAULT_ZERO_BOUND_S, (what, reference)
+    if released:
+        tension = run.released_after(onset)
+        assert tension is not None and tension <= FAULT_ZERO_BOUND_S + RELEASE_BOUND_S, (
+            what, tension)
 
 
 @pytest.fixture
@@ -188,8 +163,6 @@ def graph(ros_node, spin_until, start_node, assets, tmp_path):
 
 
 def test_replayed_trial_through_the_whole_graph(graph, assets):
-    import yaml
-
     graph.start(assets.trial)
     assert graph.spin_until(graph.node, lambda: not graph.replay.alive(), 90.0), graph.logs()
     assert graph.replay.process.returncode == 0, graph.logs()
@@ -198,7 +171,10 @@ def test_replayed_trial_through_the_whole_graph(graph, assets):
     metrics = summarise(rec, graph_limits())
 
     accuracy = metrics["estimate_vs_measured_moment"]["both"]
-    assert accuracy["samples"] >= 2 * 0.8 * 1900  # 20 s at 100 Hz less the 1 s window, 2 legs
+    # 20 s at 100 Hz less the 1 s window, 2 legs; a loaded machine loses some (the estimator
+    # keeps only the newest samples rather than building a backlog), bench_control_under_load
+    # measures how many.
+    assert accuracy["samples"] >= 2 * 0.5 * 1900
     assert accuracy["rmse"] < ESTIMATE_RMSE_BOUND, accuracy
     assert accuracy["r2"] > 0.5, accuracy
     tracking = metrics["force_tracking"]["controller_reference"]
@@ -206,9 +182,7 @@ def test_replayed_trial_through_the_whole_graph(graph, assets):
         assert tracking[side]["rmse_n"] < FORCE_RMSE_BOUND_N, tracking
     assert rec.command["force"].max() > 50.0  # the assistance really pulled
     assert_within_limits(rec)
-    actuator = yaml.safe_load(next(f for f in config_files() if f.name == "actuator.yaml")
-                              .read_text())["simulated_actuator"]["ros__parameters"]
-    assert rec.actuator["force"].max() < actuator["fault_force_n"]
+    assert metrics["measured_force"]["samples_above_bound"] == 0, metrics["measured_force"]
     assert metrics["faults"]["not_zeroed"] == 0, metrics["faults"]
 
 
@@ -283,7 +257,7 @@ def test_absurd_parameters_are_refused_and_a_zero_force_limit_zeroes_the_command
     result = _set_parameter(graph, "assistance_profile", "max_force_n", 0.0)
     assert result.successful, result.reason
     applied = time.monotonic()
-    assert_zeroed(graph, applied, "force limit set to 0 N")
+    assert_zeroed(graph, applied, "force limit set to 0 N", released=False)  # tracks 0 N
     rec = graph.finish()
     # A lowered force limit applies at once (the profile saturates after its slew limiter, so
     # the limit wins over the rate): the force-rate check covers the time before the change.
