@@ -92,6 +92,10 @@ class ActuatorNode(ManagedNode):
                                  SUBSCRIBE_QOS["/joint_states"])
         self._last: tuple[ActuatorReading, LoopOutput] | None = None
         self._cycles = 0
+        # The loop thread publishes only while this is set, under its lock: close() clears it
+        # before the node is destroyed, so a late cycle never touches a destroyed publisher.
+        self._publishing = True
+        self._publish_lock = threading.Lock()
         self.create_timer(1.0, self._publish_diagnostics)
         self.autostart(self.config.autostart)
 
@@ -158,6 +162,8 @@ class ActuatorNode(ManagedNode):
         if self.loop is None:
             return
         self._release()
+        with self._publish_lock:
+            self._publishing = False
         self.loop.stop()
         self.loop = None
         with self._lock:
@@ -206,7 +212,9 @@ class ActuatorNode(ManagedNode):
         self._cycles += 1
         if self._cycles % max(1, round(self.loop_config.rate_hz
                                        / self.config.state_publish_rate_hz)) == 0:
-            self._publish(reading, out)
+            with self._publish_lock:
+                if self._publishing:
+                    self._publish(reading, out)
 
     def _publish(self, reading: ActuatorReading, out: LoopOutput) -> None:
         stamp = self.get_clock().now().to_msg()

@@ -73,6 +73,9 @@ class AdmittanceControllerNode(ManagedNode):
                                  SUBSCRIBE_QOS["/actuator/state"])
         self._cycles = 0
         self._last: ControllerOutput | None = None
+        # The loop thread publishes only while this is set, under its lock (see close()).
+        self._publishing = True
+        self._publish_lock = threading.Lock()
         self.create_timer(1.0, self._publish_diagnostics)
         self.autostart(self.config.autostart)
 
@@ -92,6 +95,7 @@ class AdmittanceControllerNode(ManagedNode):
     def on_activate(self, state) -> TransitionCallbackReturn:
         """Start the reference loop."""
         request_realtime_priority(self, self.config.realtime_priority)
+        self._publishing = True
         self.loop = PeriodicLoop(1.0 / self.config.rate_hz, self._cycle, name="reference")
         self.loop.start()
         self.get_logger().info(f"force reference at {self.config.rate_hz:g} Hz")
@@ -114,10 +118,12 @@ class AdmittanceControllerNode(ManagedNode):
     def close(self) -> None:
         """Stop the loop thread, then ask the actuator to release once."""
         if self.loop is not None:
+            with self._publish_lock:
+                self._publishing = False
+                if self.context.ok():
+                    self._reference.publish(CableForceReference(enabled=False))
             self.loop.stop()
             self.loop = None
-            if self.context.ok():
-                self._reference.publish(CableForceReference(enabled=False))
 
     # --- work -----------------------------------------------------------------------------
 
@@ -148,19 +154,24 @@ class AdmittanceControllerNode(ManagedNode):
             left_force_rate_n_per_s=out.left.force_rate_n_per_s,
             right_force_rate_n_per_s=out.right.force_rate_n_per_s)
         reference.header.stamp = stamp
-        self._reference.publish(reference)
         self._cycles += 1
-        if self._cycles % max(1, round(self.config.rate_hz
-                                       / self.config.state_publish_rate_hz)) == 0:
-            state = ControllerState(
-                watchdog=int(out.watchdog), enabled=out.enabled, output_scale=out.output_scale,
-                left_force_reference_n=out.left.force_reference_n,
-                right_force_reference_n=out.right.force_reference_n,
-                left_force_error_n=out.left.force_error_n,
-                right_force_error_n=out.right.force_error_n,
-                loop_period_s=out.period_s)
-            state.header.stamp = stamp
-            self._state.publish(state)
+        with self._publish_lock:
+            if self._publishing:
+                self._reference.publish(reference)
+                if self._cycles % max(1, round(self.config.rate_hz
+                                               / self.config.state_publish_rate_hz)) == 0:
+                    self._publish_state(out, stamp)
+
+    def _publish_state(self, out: ControllerOutput, stamp) -> None:
+        state = ControllerState(
+            watchdog=int(out.watchdog), enabled=out.enabled, output_scale=out.output_scale,
+            left_force_reference_n=out.left.force_reference_n,
+            right_force_reference_n=out.right.force_reference_n,
+            left_force_error_n=out.left.force_error_n,
+            right_force_error_n=out.right.force_error_n,
+            loop_period_s=out.period_s)
+        state.header.stamp = stamp
+        self._state.publish(state)
 
     def _publish_diagnostics(self) -> None:
         loop, out = self.loop, self._last
