@@ -231,7 +231,11 @@ class _Side:
             self.release_target_rad = position - cfg.slack_margin_m / m_per_rad
         floor = self.release_start_rad - cfg.max_release_m / m_per_rad
         target = floor if self.release_target_rad is None else max(self.release_target_rad, floor)
-        return position <= target
+        # A drive that cannot move (a driver fault switched it off) has released all it can
+        # once the tension is gone and a whole release's time has passed.
+        timed_out = now_s - self.release_started_s >= cfg.release_time_s(cfg.max_release_m)
+        slack_now = not sensor_ok or measured.force_n < cfg.release_force_n
+        return position <= target or (timed_out and slack_now)
 
     def limit_velocity(self, cfg: ForceLoopConfig, target: float, dt: float) -> float:
         target = clamp(target, -cfg.max_velocity_rad_s, cfg.max_velocity_rad_s)

@@ -185,6 +185,17 @@ def test_a_broken_load_cell_pays_out_the_stated_length_and_holds():
     assert rig.sim._sides["left"].force_n < rig.config.release_force_n
 
 
+def test_a_driver_fault_ends_slack_although_the_drive_cannot_pay_out():
+    rig = Rig()
+    rig.run(2.0, force=constant(100.0))
+    onset = rig.t
+    rig.sim.injected_faults = Fault.DRIVER  # the drive is off: only the cable moves the motor
+    out = rig.run(1.0, force=constant(100.0))
+    assert out.mode == Mode.SLACK and out.faults & Fault.DRIVER
+    assert rig.released_after(onset) <= rig.config.fault_to_slack_s(stretch_m(100.0)) \
+        + HIP_PAYOUT_S
+
+
 def test_deactivation_releases_and_holds():
     rig = Rig()
     rig.run(2.0, force=constant(100.0))
