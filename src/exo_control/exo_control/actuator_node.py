@@ -117,6 +117,7 @@ class ActuatorNode(ManagedNode):
             self.driver, self.force_loop = driver, ForceLoop(loop_config)
             self._apply_node_config(config)
         request_realtime_priority(self, config.realtime_priority)
+        self._publishing = True  # again, after a cleanup
         self.loop = PeriodicLoop(1.0 / loop_config.rate_hz, self._cycle, name="force_loop")
         self.loop.start()
         self.get_logger().info(f"actuator driver '{config.driver}', force loop at"
