@@ -310,3 +310,45 @@ def test_measured_over_force_releases_at_once(graph, ros_node, spin_until):
         before / 8000.0) + RELEASE_MARGIN_S + 5.0  # 5 s: the parameter service round trip
     assert g.max_force_since(onset) <= before + 5.0  # never pulled harder than before
     assert any(m.mode == Mode.RELEASING for t, m in g.states if t >= onset)
+
+
+def _change_state(node, spin_until, target, transition_id):
+    from lifecycle_msgs.srv import ChangeState
+
+    client = node.create_client(ChangeState, f"/{target}/change_state")
+    assert spin_until(node, client.service_is_ready, 20.0), f"{target} has no lifecycle service"
+    request = ChangeState.Request()
+    request.transition.id = transition_id
+    future = client.call_async(request)
+    assert spin_until(node, future.done, 10.0)
+    return future.result().success
+
+
+def test_lifecycle_transitions_drive_the_actuator_and_deactivation_releases(
+        ros_node, spin_until, start_node):
+    from lifecycle_msgs.msg import Transition
+
+    g = Graph(ros_node)
+    g.feed_estimates = False
+    start_node("simulated_actuator", "--ros-args", "-p", "autostart:=false",
+               "-p", f"rate_hz:={LOOP_RATE}")
+    spin_until(ros_node, lambda: False, 1.0)
+    assert not g.states  # unconfigured: no loop, nothing published
+    assert _change_state(ros_node, spin_until, "simulated_actuator",
+                         Transition.TRANSITION_CONFIGURE)
+    assert spin_until(ros_node, lambda: bool(g.states)
+                      and g.states[-1][1].mode == ActuatorState.MODE_INACTIVE, 10.0)
+    assert _change_state(ros_node, spin_until, "simulated_actuator",
+                         Transition.TRANSITION_ACTIVATE)
+    _rogue_references(ros_node, 60.0)
+    assert spin_until(ros_node, lambda: g.states[-1][1].mode == ActuatorState.MODE_TRACKING
+                      and g.states[-1][1].left_cable_force_n > 30.0, 20.0)
+    onset = time.monotonic()
+    assert _change_state(ros_node, spin_until, "simulated_actuator",
+                         Transition.TRANSITION_DEACTIVATE)
+    assert spin_until(ros_node, lambda: g.states[-1][1].mode == ActuatorState.MODE_SLACK, 10.0)
+    released = g.released_after(onset)
+    assert released is not None and released <= ForceLoopConfig().release_time_s(
+        60.0 / 8000.0) + RELEASE_MARGIN_S + 5.0  # 5 s: the service round trip
+    spin_until(ros_node, lambda: False, 1.0)  # references still come: it stays slack
+    assert g.states[-1][1].mode == ActuatorState.MODE_SLACK
