@@ -16,19 +16,23 @@ SAMPLES = {
         inference_latency_s=0.00025,
     ),
     "AssistanceCommand": dict(
-        state=2, enabled=True, fade_scale=0.5, left_torque_nm=12.5, right_torque_nm=-3.0,
+        state=2, enabled=True, fade_scale=0.5, input_ok=False, left_torque_nm=12.5,
+        right_torque_nm=-3.0,
         left_force_n=150.0, right_force_n=0.0,
     ),
     "MotorCommand": dict(enabled=True, left_velocity_rad_s=3.25, right_velocity_rad_s=-1.5),
+    "CableForceReference": dict(enabled=True, left_force_n=120.5, right_force_n=3.0,
+                                left_force_rate_n_per_s=-400.0, right_force_rate_n_per_s=25.0),
     "ActuatorState": dict(
+        mode=2, left_force_reference_n=130.0, right_force_reference_n=1.0,
         left_cable_force_n=148.0, right_cable_force_n=2.0, left_motor_position_rad=1.5,
         right_motor_position_rad=-0.5, left_motor_velocity_rad_s=3.0,
         right_motor_velocity_rad_s=-1.0, left_fault_flags=5, right_fault_flags=0,
     ),
     "ControllerState": dict(
-        watchdog=1, output_scale=0.25, left_force_reference_n=100.0, right_force_reference_n=0.0,
-        left_force_error_n=2.5, right_force_error_n=-0.5, left_velocity_command_rad_s=1.0,
-        right_velocity_command_rad_s=0.0, loop_period_s=0.001,
+        watchdog=1, enabled=True, output_scale=0.25, left_force_reference_n=100.0,
+        right_force_reference_n=0.0, left_force_error_n=2.5, right_force_error_n=-0.5,
+        loop_period_s=0.0071,
     ),
     "GaitEvent": dict(side=1, kind=0),
 }
