@@ -11,8 +11,7 @@ whenever the graph's processes are not running). For each it prints:
 - force tracking RMSE (measured tension vs the reference the actuator's fast loop tracked);
 - estimates received / joint states sent (every sample of the trial; the replay publishes each
   one), and estimate latency p50/p99 (recorder receive time minus the stamp of the joint state
-  the estimate was computed from; the recorder runs under SCHED_FIFO 30 by default, so it
-  observes on time);
+  the estimate was computed from);
 - fault episodes while the trial played (none is injected here, so every one is a failure).
 
 Targets (docs/benchmarks.md): loaded, zero samples above max_force_n + 5 %, tracking RMSE at

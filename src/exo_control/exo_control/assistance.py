@@ -64,7 +64,7 @@ class AssistanceConfig:
                                0.02, 2.0)
     estimate_timeout_s: float = spec(0.1, "an estimate older than this is stale, s", 0.01, 1.0)
     enabled_on_start: bool = spec(False, "request assistance as soon as the node starts")
-    realtime_priority: int = spec(45, "SCHED_FIFO priority of the node's threads (0: normal"
+    realtime_priority: int = spec(0, "SCHED_FIFO priority of the node's threads (0: normal"
                                   " scheduling; warns without permission)", 0, 98)
 
     def __post_init__(self) -> None:

@@ -63,7 +63,7 @@ class ControllerConfig:
     state_publish_rate_hz: float = spec(100.0, "ControllerState publish rate, Hz", 1.0, 1000.0)
     autostart: bool = spec(True, "configure and activate at start-up (else wait for lifecycle"
                            " transitions)")
-    realtime_priority: int = spec(45, "SCHED_FIFO priority of the node's threads (0: normal"
+    realtime_priority: int = spec(0, "SCHED_FIFO priority of the node's threads (0: normal"
                                   " scheduling; warns without permission)", 0, 98)
 
     def __post_init__(self) -> None:

@@ -61,10 +61,9 @@ class TopicRecorderNode(Node):
         self.declare_parameter("topics", list(DEFAULT_TOPICS), ParameterDescriptor(
             description="topics to record (names from docs/architecture.md section 3)",
             read_only=True))
-        self.declare_parameter("realtime_priority", 30, ParameterDescriptor(
-            description="SCHED_FIFO priority (0: normal scheduling); below the control chain,"
-                        " above whatever else runs, so the record of what the wearer felt is"
-                        " complete on a busy machine",
+        self.declare_parameter("realtime_priority", 0, ParameterDescriptor(
+            description="SCHED_FIFO priority (0: normal scheduling); below the control chain"
+                        " when raised",
             read_only=True, integer_range=[IntegerRange(from_value=0, to_value=98, step=1)]))
         request_realtime_priority(self, self.get_parameter("realtime_priority").value)
         output = self.get_parameter("output").value

@@ -66,8 +66,8 @@ class TrialReplayNode(Node):
             description="longest hold for subscribers, s; playback starts anyway afterwards",
             read_only=True,
             floating_point_range=[FloatingPointRange(from_value=0.0, to_value=3600.0)]))
-        self.declare_parameter("realtime_priority", 40, ParameterDescriptor(
-            description="SCHED_FIFO priority (0: normal scheduling): the replay stands in for"
+        self.declare_parameter("realtime_priority", 0, ParameterDescriptor(
+            description="SCHED_FIFO priority (0: normal scheduling); the replay stands in for"
                         " an encoder driver, which samples on time on the exo",
             read_only=True, integer_range=[IntegerRange(from_value=0, to_value=98, step=1)]))
         request_realtime_priority(self, self.get_parameter("realtime_priority").value)

@@ -108,7 +108,7 @@ PARAMETERS = {
     "max_stamp_lead_s": (0.1, _float(
         "drop samples stamped further than this ahead of the receive clock, s", 0.001, 60.0)),
     "diagnostics_period_s": (1.0, _float("period of /diagnostics messages, s", 0.05, 60.0)),
-    "realtime_priority": (40, _int("SCHED_FIFO priority of the node's threads (0: normal"
+    "realtime_priority": (0, _int("SCHED_FIFO priority of the node's threads (0: normal"
                                    " scheduling; warns without permission)", 0, 98)),
 }
 
