@@ -189,10 +189,6 @@ class AdmittanceControllerNode(ManagedNode):
             {"watchdog": out.watchdog.name, "output_scale": out.output_scale,
              "enabled": out.enabled, "active": loop is not None, **stats})])
 
-    def watchdog_name(self) -> str:
-        """Watchdog verdict of the latest cycle ("none" before the first)."""
-        return self._last.watchdog.name if self._last else "none"
-
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point ``admittance_controller``."""
