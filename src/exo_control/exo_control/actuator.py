@@ -60,6 +60,7 @@ class Fault(enum.IntFlag):
     COMMAND_TIMEOUT = 8
     DRIVER = 16
     INVALID_REFERENCE = 32
+    LOOP_STALL = 64
 
 
 @dataclass(frozen=True)

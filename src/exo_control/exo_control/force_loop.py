@@ -19,8 +19,11 @@ Supervisor. A unidirectional Bowden cable is safe when it is slack, so every fau
 * TRACKING -> RELEASING on any of: no fresh reference for ``reference_timeout_s``, a
   non-finite reference, a reference that asks to disable, measured tension above
   ``max_force_n`` (whatever the reference says), an invalid tension reading, a driver fault
-  flag, deactivation. RELEASING pays cable out at ``release_velocity_rad_s`` until the measured
-  tension is below ``release_force_n``, then ``slack_margin_m`` more, then SLACK holds the motor.
+  flag, a fast-loop cycle later than ``max_loop_gap_s`` (the process was descheduled: the
+  drive may have switched off and been backdriven, and an admittance resumed from its old
+  position reference would snap the cable taut far above the reference), deactivation.
+  RELEASING pays cable out at ``release_velocity_rad_s`` until the measured tension is below
+  ``release_force_n``, then ``slack_margin_m`` more, then SLACK holds the motor.
   One release pays out ``max_release_m`` at most (all of it without a valid tension reading).
 * SLACK that is pulled taut again (the hip moved) releases again.
 * Back to TRACKING only once every input has been good for ``recover_after_s``; the reference
@@ -84,6 +87,10 @@ class ForceLoopConfig:
                                          " motor angle, rad", 0.1, 1000.0)
     reference_timeout_s: float = spec(0.1, "no newer force reference for this long releases"
                                       " the cable, s", 0.005, 1.0)
+    max_loop_gap_s: float = spec(0.02, "a fast-loop cycle later than this after the previous"
+                                 " one releases the cable: the drive may have timed out and"
+                                 " been backdriven meanwhile, so the admittance state no"
+                                 " longer matches the cable, s", 0.002, 1.0)
     release_force_n: float = spec(3.0, "a release is complete below this tension, N",
                                   0.5, 50.0)
     release_velocity_rad_s: float = spec(300.0, "motor speed while paying cable out, rad/s",
@@ -100,9 +107,10 @@ class ForceLoopConfig:
         if self.release_velocity_rad_s > self.max_velocity_rad_s:
             raise ValueError(f"release_velocity_rad_s={self.release_velocity_rad_s} exceeds"
                              f" max_velocity_rad_s={self.max_velocity_rad_s}")
-        if self.reference_timeout_s < 2.0 / self.rate_hz:
-            raise ValueError(f"reference_timeout_s={self.reference_timeout_s} must cover two"
-                             f" loop periods ({2.0 / self.rate_hz} s)")
+        for name in ("reference_timeout_s", "max_loop_gap_s"):
+            if getattr(self, name) < 2.0 / self.rate_hz:
+                raise ValueError(f"{name}={getattr(self, name)} must cover two loop periods"
+                                 f" ({2.0 / self.rate_hz} s)")
 
     @property
     def cable_m_per_motor_rad(self) -> float:
@@ -341,10 +349,12 @@ class ForceLoop:
         """One cycle at monotonic time ``now_s`` on a fresh sensor ``reading``."""
         cfg = self.config
         nominal = 1.0 / cfg.rate_hz
-        dt = nominal if self._last_step_s is None else clamp(now_s - self._last_step_s,
-                                                              0.0, 5.0 * nominal)
+        gap = nominal if self._last_step_s is None else now_s - self._last_step_s
+        dt = clamp(gap, 0.0, 5.0 * nominal)
         self._last_step_s = now_s
         faults = self.input_faults(now_s, reading)
+        if gap > cfg.max_loop_gap_s:
+            faults |= Fault.LOOP_STALL
         self.mode = self._next_mode(now_s, faults, reading)
         sensor_ok = not faults & Fault.SENSOR
         released = []

@@ -120,6 +120,12 @@ class Graph:
         return max(max(m.left_cable_force_n, m.right_cable_force_n)
                    for t, m in self.states if t >= t0)
 
+    def peak_since(self, t0):
+        """Seconds after ``t0``, mode and tensions of the strongest pull since ``t0``."""
+        t, m = max(((t, m) for t, m in self.states if t >= t0),
+                   key=lambda tm: max(tm[1].left_cable_force_n, tm[1].right_cable_force_n))
+        return round(t - t0, 3), m.mode, m.left_cable_force_n, m.right_cable_force_n
+
     def released_after(self, t0):
         """Seconds from ``t0`` until the actuator reports both tensions below the threshold."""
         threshold = ForceLoopConfig().release_force_n
@@ -244,7 +250,7 @@ def assert_released(g, ros_node, spin_until, onset, what):
     spin_until(ros_node, lambda: False, bound + 0.5)
     released = g.released_after(onset)
     assert released is not None and released <= bound, (what, released, bound)
-    assert g.max_force_since(onset) <= MAX_FORCE_N * OVERSHOOT, what
+    assert g.max_force_since(onset) <= MAX_FORCE_N * OVERSHOOT, (what, g.peak_since(onset))
 
 
 def test_killing_the_controller_releases_the_cable(graph, ros_node, spin_until):
@@ -266,7 +272,9 @@ def test_a_stopped_controller_releases_and_tracking_resumes(graph, ros_node, spi
     os.kill(pid, signal.SIGCONT)
     spin_until(ros_node, lambda: False, 0.5)
     assert any(m.mode in (ActuatorState.MODE_RELEASING, ActuatorState.MODE_SLACK)
-               for t, m in g.states if t >= onset)
+               for t, m in g.states if t >= onset), \
+        [(round(t - onset, 3), m.mode, round(m.left_cable_force_n)) for t, m in g.states
+         if t >= onset - 0.3]
     assert g.max_force_since(onset) <= MAX_FORCE_N * OVERSHOOT
     tracking(g, spin_until, ros_node)  # and it assists again afterwards
 
