@@ -9,7 +9,6 @@ until it is asked for and then becomes a reason in the fallback log.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,24 +276,31 @@ class PyTorchBackend:
 
 
 class TensorRTBackend:
-    """Serialized TensorRT engines run by the TCN package's runner (GPU machines only)."""
+    """Serialized TensorRT engines run with cuda-python buffers (GPU machines only, no torch)."""
 
     name = "tensorrt"
 
     def __init__(self, ensemble: EnsembleFiles, options: BackendOptions):
-        # Look before importing: the runner module pulls in torch CUDA state for nothing.
-        if importlib.util.find_spec("tensorrt") is None:
-            raise BackendUnavailable("the tensorrt Python module is not installed")
-        from k2muse_learning.trt import TensorRTRunner, TensorRTUnavailable
+        from k2muse_inference.tensorrt_runner import (
+            TensorRTRunner,
+            TensorRTUnavailable,
+            require_tensorrt,
+        )
 
+        try:
+            require_tensorrt()
+        except TensorRTUnavailable as error:
+            raise BackendUnavailable(str(error)) from error
         paths = ensemble.paths("tensorrt")
         try:
             self._runners = [TensorRTRunner(path) for path in paths]
-        except TensorRTUnavailable as error:
-            raise BackendUnavailable(str(error)) from error
         except RuntimeError as error:
             raise BackendUnavailable(f"TensorRT cannot load the engines: {error}") from error
-        self.files = paths
+        for runner in self._runners:
+            if runner.input_name != ensemble.input_name:
+                raise ModelMismatch(f"{runner.engine_path}: input tensor {runner.input_name!r}, "
+                                    f"the manifest says {ensemble.input_name!r}")
+        self.files = [runner.engine_path for runner in self._runners]
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(batch, channel, time) windows -> (models, batch) moments in N·m/kg."""

@@ -110,10 +110,10 @@ def test_requested_tensorrt_falls_back_to_onnxruntime(spec):
 
 @pytest.mark.gpu
 def test_tensorrt_backend_matches_onnxruntime(tmp_path):
-    pytest.importorskip("tensorrt", reason="TensorRT is not installed")
-    trt = pytest.importorskip("k2muse_learning.trt")
-    if not trt.tensorrt_available():
-        pytest.skip("no CUDA device for TensorRT")
+    from k2muse_inference.tensorrt_runner import tensorrt_available
+
+    if not tensorrt_available():
+        pytest.skip("needs tensorrt, cuda-python and a CUDA device")
     from k2muse_learning.artifacts import TrainedModel, write_model_folder
     from k2muse_learning.tcn import TCNConfig, build_tcn
 

@@ -1,8 +1,8 @@
-"""TensorRT engine build (Python API) and runner, guarded: usable only where TensorRT and CUDA are.
+"""TensorRT engine build (Python API), an offline export step: usable where TensorRT and CUDA are.
 
-Device buffers are torch CUDA tensors (no pycuda). Uses the name-based tensor API
-(set_input_shape / set_tensor_address / execute_async_v3) present in TensorRT 8.5 and later,
-which covers JetPack 5.1+/6.x and desktop TensorRT 10.
+Engines are run - for the export's parity check as on the device - by the inference
+package's runner (``k2muse_inference.tensorrt_runner``, cuda-python buffers, no torch), which
+this module re-exports so export and report code keep one import.
 """
 
 from __future__ import annotations
@@ -10,33 +10,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-import torch
+from k2muse_inference.tensorrt_runner import (
+    TensorRTRunner,
+    TensorRTStreamingRunner,
+    TensorRTUnavailable,
+    require_tensorrt,
+    tensorrt_available,
+    tensorrt_logger,
+)
 
-from k2muse_learning.export import INPUT_TENSOR, OUTPUT_TENSOR, atomic_write_bytes
+from k2muse_learning.export import INPUT_TENSOR, atomic_write_bytes
 
-try:  # optional: TensorRT exists only on GPU machines
-    import tensorrt as trt
-except ImportError:  # pragma: no cover - depends on the machine
-    trt = None
+__all__ = ["PRECISIONS", "TensorRTRunner", "TensorRTStreamingRunner", "TensorRTUnavailable",
+           "build_engine", "build_streaming_engine", "tensorrt_available", "trtexec_command"]
 
 PRECISIONS = ("fp32", "fp16")
-
-
-class TensorRTUnavailable(RuntimeError):
-    """TensorRT or a CUDA device is missing on this machine."""
-
-
-def tensorrt_available() -> bool:
-    """True where the tensorrt module imports and torch sees a CUDA device."""
-    return trt is not None and torch.cuda.is_available()
-
-
-def _require_tensorrt() -> None:
-    if trt is None:
-        raise TensorRTUnavailable("the tensorrt Python module is not installed")
-    if not torch.cuda.is_available():
-        raise TensorRTUnavailable("no CUDA device visible to torch")
 
 
 def trtexec_command(onnx_path: str | os.PathLike, engine_path: str | os.PathLike,
@@ -82,11 +70,10 @@ def _build(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, precisi
     """Parse ONNX, add one optimisation profile (min, opt, max per input) and serialize."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    _require_tensorrt()
-    logger = trt.Logger(trt.Logger.WARNING)
+    trt = require_tensorrt()
+    logger = tensorrt_logger()
     builder = trt.Builder(logger)
-    explicit = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    network = builder.create_network(explicit)
+    network = builder.create_network(_explicit_batch_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_path).read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -109,97 +96,7 @@ def _build(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, precisi
     return engine_path
 
 
-def _load_engine(engine_path: Path):
-    """Deserialize an engine file (TensorRT and a GPU required)."""
-    _require_tensorrt()
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
-    if engine is None:
-        raise RuntimeError(f"TensorRT could not deserialize {engine_path}")
-    return engine
-
-
-class TensorRTRunner:
-    """Engine file -> callable on a float32 (batch, channel, time) numpy array -> (batch, 1)."""
-
-    def __init__(self, engine_path: str | os.PathLike, device: int = 0):
-        self.engine_path = Path(engine_path)
-        self.engine = _load_engine(self.engine_path)
-        self.device = torch.device("cuda", device)
-        names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
-        if names != {INPUT_TENSOR, OUTPUT_TENSOR}:
-            raise RuntimeError(f"{self.engine_path}: expected tensors "
-                               f"{INPUT_TENSOR}/{OUTPUT_TENSOR}, found {sorted(names)}")
-        self.context = self.engine.create_execution_context()
-        self.stream = torch.cuda.Stream(device=self.device)
-        self.fixed_batch = None
-
-    def __call__(self, windows: np.ndarray) -> np.ndarray:
-        """Estimate hip moment (N·m/kg) for each window: (batch, 1)."""
-        host = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
-        with torch.cuda.stream(self.stream):  # copy, run and copy back on one stream
-            inputs = host.to(self.device)
-            outputs = torch.empty((host.shape[0], 1), dtype=torch.float32, device=self.device)
-            self.context.set_input_shape(INPUT_TENSOR, tuple(host.shape))
-            self.context.set_tensor_address(INPUT_TENSOR, inputs.data_ptr())
-            self.context.set_tensor_address(OUTPUT_TENSOR, outputs.data_ptr())
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise RuntimeError(f"TensorRT execution failed for {self.engine_path}")
-            result = outputs.cpu()
-        self.stream.synchronize()
-        return result.numpy()
-
-
-class TensorRTStreamingRunner:
-    """Engine of the fused streaming graph as prime/step calls on numpy arrays.
-
-    Same calls as ``k2muse_learning.streaming.OnnxStreamingRunner``: ``prime(windows)`` from
-    zero states and ``step(samples, states)``, each returning ((batch, models), states).
-    """
-
-    def __init__(self, engine_path: str | os.PathLike, manifest_entry: dict, device: int = 0):
-        self.engine_path = Path(engine_path)
-        self.engine = _load_engine(self.engine_path)
-        self.device = torch.device("cuda", device)
-        self.samples = manifest_entry["input_tensor"]["name"]
-        self.output = manifest_entry["output_tensor"]["name"]
-        self.states = manifest_entry["states"]
-        expected = {self.samples, self.output, *(s["input"] for s in self.states),
-                    *(s["output"] for s in self.states)}
-        names = {self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)}
-        if names != expected:
-            raise RuntimeError(f"{self.engine_path}: tensors {sorted(names)}, the manifest "
-                               f"says {sorted(expected)}")
-        self.context = self.engine.create_execution_context()
-        self.stream = torch.cuda.Stream(device=self.device)
-
-    def prime(self, windows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Windows (batch, channel, time) from zero states -> ((batch, models), states)."""
-        zeros = [np.zeros((len(windows), s["channels"], s["length"]), np.float32)
-                 for s in self.states]
-        return self.step(windows, zeros)
-
-    def step(self, samples: np.ndarray, states: list[np.ndarray]
-             ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """New samples (batch, channel, time) after ``states`` -> ((batch, models), states)."""
-        feeds = {self.samples: samples, **{s["input"]: v for s, v in zip(self.states, states,
-                                                                          strict=True)}}
-        with torch.cuda.stream(self.stream):
-            keep = []  # device tensors stay alive until the copies back are done
-            for name, array in feeds.items():
-                tensor = torch.from_numpy(np.ascontiguousarray(array, np.float32)).to(
-                    self.device)
-                keep.append(tensor)
-                self.context.set_input_shape(name, tuple(tensor.shape))
-                self.context.set_tensor_address(name, tensor.data_ptr())
-            outputs = {}
-            for name in [self.output, *(s["output"] for s in self.states)]:
-                shape = tuple(self.context.get_tensor_shape(name))
-                outputs[name] = torch.empty(shape, dtype=torch.float32, device=self.device)
-                self.context.set_tensor_address(name, outputs[name].data_ptr())
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise RuntimeError(f"TensorRT execution failed for {self.engine_path}")
-            host = {name: tensor.cpu() for name, tensor in outputs.items()}
-        self.stream.synchronize()
-        return (host[self.output].numpy(),
-                [host[s["output"]].numpy() for s in self.states])
+def _explicit_batch_flags(trt) -> int:
+    """Network flags: explicit batch, which TensorRT 10 always uses and no longer names."""
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
+    return 0 if flag is None else 1 << int(flag)
