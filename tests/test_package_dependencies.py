@@ -124,8 +124,8 @@ INTERFACE_PACKAGES = {"exo_msgs"}
 # Imports against that direction today: (package, file, imported workspace module). The test
 # fails when one disappears too, so that its entry is removed here.
 KNOWN_DIRECTION_VIOLATIONS = {
-    # The pytorch backend (debugging, not on the device) rebuilds modules with the training
-    # package; guarded, the onnxruntime and tensorrt backends never reach it.
+    # The pytorch backend rebuilds torch modules with the training package (guarded import);
+    # the onnxruntime and tensorrt backends never reach it.
     ("k2muse_inference", "k2muse_inference/backends.py", "k2muse_learning.artifacts"),
     # exo-demo trains its model before it replays (demo.py, training step only).
     ("exo_control", "exo_control/demo.py", "k2muse_learning.training"),
