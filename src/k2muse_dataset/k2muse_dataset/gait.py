@@ -100,13 +100,13 @@ def normalise_strides(signal: np.ndarray, strides: np.ndarray,
     if n_points < 2:
         raise ValueError(f"n_points must be >= 2, got {n_points}")
     signal = np.asarray(signal, dtype=np.float64)
-    out = np.empty((n_points, *signal.shape[1:], len(strides)))
-    for s, (start, end) in enumerate(np.asarray(strides).reshape(-1, 2)):
-        x = np.linspace(start, end, n_points)
-        i0 = np.minimum(np.floor(x).astype(np.int64), end - 1)
-        w = (x - i0).reshape(-1, *([1] * (signal.ndim - 1)))
-        out[..., s] = signal[i0] * (1.0 - w) + signal[i0 + 1] * w
-    return out
+    strides = np.asarray(strides).reshape(-1, 2)
+    # All strides at once: x (n_points, S) sample positions, interpolated between neighbours.
+    x = np.linspace(strides[:, 0], strides[:, 1], n_points, axis=0)
+    i0 = np.minimum(np.floor(x).astype(np.int64), strides[:, 1] - 1)
+    w = (x - i0).reshape(*x.shape, *([1] * (signal.ndim - 1)))
+    out = signal[i0] * (1.0 - w) + signal[i0 + 1] * w  # (n_points, S, ...)
+    return np.moveaxis(out, 1, -1)
 
 
 def mean_sd(normalised: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +114,9 @@ def mean_sd(normalised: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if normalised.shape[-1] == 0:
         shape = normalised.shape[:-1]
         return np.full(shape, np.nan), np.full(shape, np.nan)
-    mean = np.nanmean(normalised, axis=-1)
-    sd = (np.nanstd(normalised, axis=-1, ddof=1) if normalised.shape[-1] > 1
-          else np.zeros_like(mean))
+    # nanmean/nanstd copy and mask the array; without gaps the plain reductions are the same.
+    gaps = np.isnan(normalised).any()
+    mean = np.nanmean(normalised, axis=-1) if gaps else normalised.mean(axis=-1)
+    sd = ((np.nanstd if gaps else np.std)(normalised, axis=-1, ddof=1)
+          if normalised.shape[-1] > 1 else np.zeros_like(mean))
     return mean, sd

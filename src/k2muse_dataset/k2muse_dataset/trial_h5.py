@@ -226,17 +226,17 @@ def write_trial_h5(path: str | Path, trial: Trial,
         for side in SIDES:
             data = np.asarray(trial.strides.get(side, np.zeros((0, 2))), np.int64).reshape(-1, 2)
             strides.create_dataset(side, data=data)
+        # sEMG and AUS are stored uncompressed: lzf+shuffle did not shrink float32 sEMG and
+        # shrank AUS 3x, but took longer than all the rest of the work after the read
+        # (bench/bench_dataset.py, issue #15).
         if trial.emg_uv is not None:
             emg = f.create_group("emg")
-            emg.create_dataset("signals_uv", data=np.asarray(trial.emg_uv, np.float32),
-                               compression="lzf", shuffle=True, chunks=True)
+            emg.create_dataset("signals_uv", data=np.asarray(trial.emg_uv, np.float32))
             emg.attrs["sample_rate_hz"] = EMG_RATE_HZ
             emg.attrs["channel_names"] = json.dumps(trial.emg_channel_names or [])
         if trial.aus_frames is not None:
             aus = f.create_group("aus")
-            aus.create_dataset("frames", data=np.asarray(trial.aus_frames, np.float32),
-                               compression="lzf", shuffle=True,
-                               chunks=(max(1, min(16, len(trial.aus_frames))), 4, 1000))
+            aus.create_dataset("frames", data=np.asarray(trial.aus_frames, np.float32))
             aus.attrs["frame_rate_hz"] = AUS_FRAME_RATE_HZ
             aus.attrs["channel_names"] = json.dumps(trial.aus_channel_names or [])
         for dataset, attrs in (dataset_attrs or {}).items():
