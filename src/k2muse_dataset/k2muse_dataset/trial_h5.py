@@ -7,6 +7,7 @@ modalities are absent groups, never empty arrays.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -196,7 +197,7 @@ def write_trial_h5(path: str | Path, trial: Trial,
     # (ENOSPC) from write(), never a crash inside the HDF5 library while it closes the file.
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
-        f.attrs.update({
+        _set_attrs(f, {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "participant": trial.participant, "condition": trial.condition,
             "mode": trial.mode, "incline_deg": float(trial.incline_deg),
@@ -241,10 +242,44 @@ def write_trial_h5(path: str | Path, trial: Trial,
             aus.attrs["channel_names"] = json.dumps(trial.aus_channel_names or [])
         for dataset, attrs in (dataset_attrs or {}).items():
             if dataset in f:
-                f[dataset].attrs.update(dict(attrs))
-        f.attrs.update(dict(root_attrs or {}))
+                _set_attrs(f[dataset], attrs)
+        _set_attrs(f, root_attrs or {})
     write_bytes_atomic(path, buffer.getbuffer())
     return path
+
+
+_SCALAR_DTYPES = {str: h5py.string_dtype(), float: np.dtype(np.float64),
+                  int: np.dtype(np.int64), bool: np.dtype(np.bool_)}
+_SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
+
+
+def _set_attrs(obj: h5py.HLObject, attrs: Mapping[str, object]) -> None:
+    """``obj.attrs.update(attrs)`` with the same stored types, ~15x faster for plain scalars.
+
+    h5py's attribute writer checks, creates under a temporary name and renames each attribute;
+    a trial file has ~160 of them, which was the costliest part of writing it.
+    """
+    for name, value in attrs.items():
+        dtype = _SCALAR_DTYPES.get(type(value))
+        if dtype is None or (type(value) is int and not -2**63 <= value < 2**63):
+            obj.attrs[name] = value  # anything else: h5py decides, as before
+            continue
+        key = name.encode()
+        if h5py.h5a.exists(obj.id, key):
+            h5py.h5a.delete(obj.id, key)
+        attr = h5py.h5a.create(obj.id, key, _file_type(dtype), _SCALAR_SPACE)
+        attr.write(np.array(value, dtype=dtype), mtype=_memory_type(dtype))
+        attr.close()
+
+
+@functools.cache
+def _file_type(dtype: np.dtype) -> h5py.h5t.TypeID:
+    return h5py.h5t.py_create(dtype, logical=True)
+
+
+@functools.cache
+def _memory_type(dtype: np.dtype) -> h5py.h5t.TypeID:
+    return h5py.h5t.py_create(dtype)
 
 
 def _names(attr: object) -> list[str]:

@@ -54,10 +54,14 @@ def _text(value, roots: dict[str, str]) -> str:
     return text
 
 
-def _attr_digest(value, roots: dict[str, str]):
+def _attr_digest(attrs, name: str, roots: dict[str, str]):
+    """The value, and the stored HDF5 type (variable or fixed-length string, encoding)."""
+    value = attrs[name]
+    stored = attrs.get_id(name).dtype
+    kind = f"{stored.str} {h5py.check_string_dtype(stored)}"
     if isinstance(value, (str, bytes)):
-        return _text(value, roots)
-    return _array_digest(value)
+        return {"text": _text(value, roots), "stored": kind}
+    return {**_array_digest(value), "stored": kind}
 
 
 def _mat_leaves(value, path: str, out: dict) -> None:
@@ -82,7 +86,7 @@ def output_digests(release: Path, out: Path) -> dict:
         entries: dict = {}
         with h5py.File(path, "r") as f:
             def visit(name, item, entries=entries):
-                attrs = {k: _attr_digest(v, roots) for k, v in sorted(item.attrs.items())}
+                attrs = {k: _attr_digest(item.attrs, k, roots) for k in sorted(item.attrs)}
                 data = _array_digest(item[()]) if isinstance(item, h5py.Dataset) else None
                 entries[name] = {"attrs": attrs, "data": data}
             visit("/", f)
