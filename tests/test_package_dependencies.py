@@ -110,15 +110,16 @@ NOT_IMPORTED = {
 # Import direction: package -> workspace modules its runtime code may import (a module allows
 # its submodules). exo_msgs (interfaces) may be imported by any package.
 ALLOWED_IMPORTS = {
+    "exo_common": set(),  # the ROS layer every node shares
     "k2muse_dataset": set(),
     # The model contract: folder format, input features (training windows = live windows) and
     # the TensorRT runner the engine builder checks parity with.
     "k2muse_learning": {"k2muse_dataset", "k2muse_inference.model_folder",
                         "k2muse_inference.features", "k2muse_inference.tensorrt_runner"},
-    "k2muse_inference": set(),
-    "exo_control": {"k2muse_dataset", "k2muse_inference"},
-    "exo_hardware": {"exo_control"},
-    "exo_bringup": {"exo_control", "k2muse_inference", "exo_hardware"},
+    "k2muse_inference": {"exo_common"},
+    "exo_control": {"exo_common", "k2muse_dataset", "k2muse_inference"},
+    "exo_hardware": {"exo_common", "exo_control"},
+    "exo_bringup": {"exo_common", "exo_control", "k2muse_inference", "exo_hardware"},
 }
 INTERFACE_PACKAGES = {"exo_msgs"}
 # Imports against that direction today: (package, file, imported workspace module). The test
