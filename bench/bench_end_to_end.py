@@ -2,8 +2,9 @@
 
 Starts the whole graph as processes (trial_replay at the trial's 100 Hz capture rate,
 hip_moment_estimator on ONNX Runtime, assistance_profile, admittance_controller,
-simulated_actuator, with the package's config/*.yaml) and listens from this process. For every
-joint state (stamp S = its scheduled publish time on the ROS clock, which is the system clock):
+simulated_actuator, with their parameter files from exo_control.graph) and listens from this
+process. For every joint state (stamp S = its scheduled publish time on the ROS clock, which is
+the system clock):
 
 - joint state: its arrival here, R_j - S (replay timer lateness plus one DDS hop);
 - estimate: arrival of the estimate stamped S (the estimator copies the input stamp), R_e - S;
@@ -100,13 +101,12 @@ def main() -> None:
     """Run the graph once and print latency percentiles per hop."""
     import rclpy
     from exo_control.demo import (
-        GRAPH_NODES,
         ProcessGroup,
-        config_files,
         graph_parameters,
-        ros_arguments,
+        node_arguments,
         wait_for_controller,
     )
+    from exo_control.graph import CHAIN, TRIAL_REPLAY
     from rclpy.executors import SingleThreadedExecutor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -119,20 +119,21 @@ def main() -> None:
         trial, model, body_mass = make_inputs(folder, max(args.duration_s, 5.0))
         group = ProcessGroup(folder / "logs")
         try:
-            for name, params in graph_parameters(model, body_mass).items():
-                group.start(name, ros_arguments(params, config_files()))
-            wait_for_controller(group.env, 90.0, lambda: group.check_alive(list(GRAPH_NODES)))
+            chain = [node.executable for node in CHAIN]
+            for node, params in graph_parameters(model, body_mass).items():
+                group.start(node.executable, node_arguments(node, params))
+            wait_for_controller(group.env, 90.0, lambda: group.check_alive(chain))
             context = rclpy.Context()
             rclpy.init(context=context)
             node = rclpy.create_node("bench_end_to_end", context=context)
             executor = SingleThreadedExecutor(context=context)
             executor.add_node(node)
             listener = Listener(node)
-            replay = group.start("trial_replay", ros_arguments(
-                {"trial_file": str(trial), "wait_for_subscribers": 2}))
+            replay = group.start(TRIAL_REPLAY.executable, node_arguments(
+                TRIAL_REPLAY, {"trial_file": str(trial), "wait_for_subscribers": 2}))
             while replay.poll() is None:
                 executor.spin_once(timeout_sec=0.01)
-                group.check_alive(list(GRAPH_NODES))
+                group.check_alive(chain)
             end = time.monotonic() + 0.5
             while time.monotonic() < end:
                 executor.spin_once(timeout_sec=0.01)

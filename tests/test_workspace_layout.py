@@ -9,8 +9,10 @@ import pytest
 from catkin_pkg.package import parse_package
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PYTHON_PACKAGES = ["k2muse_dataset", "k2muse_learning", "k2muse_inference", "exo_control",
-                   "exo_hardware"]
+PYTHON_PACKAGES = ["exo_common", "k2muse_dataset", "k2muse_learning", "k2muse_inference",
+                   "exo_control", "exo_hardware", "exo_bringup"]
+# exo_common: the nodes' shared library; bringup: launch only
+NODE_PACKAGES = [name for name in PYTHON_PACKAGES if name not in ("exo_common", "exo_bringup")]
 
 
 @pytest.mark.parametrize("name", PYTHON_PACKAGES)
@@ -28,7 +30,7 @@ def test_ament_python_package_is_complete(name):
     assert f"install_scripts=$base/lib/{name}" in setup_cfg
 
 
-@pytest.mark.parametrize("name", PYTHON_PACKAGES)
+@pytest.mark.parametrize("name", NODE_PACKAGES)
 def test_every_console_entry_point_resolves(name):
     entry_points = importlib.metadata.distribution(name).entry_points
     scripts = [ep for ep in entry_points if ep.group == "console_scripts"]

@@ -4,7 +4,8 @@ generate a small synthetic K2MUSE release (k2muse_dataset.synth) -> process it w
 readers (k2muse_dataset.process) -> cross-validated TCN training on a short schedule ->
 ONNX export into a model folder (k2muse_learning) -> replay a held-out participant's trial
 through the full graph (trial_replay, hip_moment_estimator, assistance_profile,
-admittance_controller, simulated_actuator, topic_recorder, each its own process over DDS) ->
+admittance_controller, simulated_actuator, topic_recorder, each its own process over DDS, as
+exo_control.graph describes them: executables, parameter files, remappings) ->
 exo-analyze -> metrics.json and plots beside the model, the dataset and the recording.
 
 Real data: ``--trial FILE`` replays a trial HDF5 file (``k2muse import`` output) or a c3d file
@@ -35,9 +36,19 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .graph import (
+    ASSISTANCE,
+    CHAIN,
+    ESTIMATOR,
+    RECORDER,
+    REPLAY,
+    TRIAL_REPLAY,
+    GraphNode,
+    graph_nodes,
+    parameter_files,
+)
+
 DEMO_MARKER = ".exo-demo"
-GRAPH_NODES = ("hip_moment_estimator", "assistance_profile", "admittance_controller",
-               "simulated_actuator")
 
 
 class DemoError(RuntimeError):
@@ -57,10 +68,12 @@ def executable(name: str) -> str:
     return found
 
 
-def ros_arguments(parameters: Mapping[str, object], params_files: Sequence[Path] = ()
-                  ) -> list[str]:
+def ros_arguments(parameters: Mapping[str, object], params_files: Sequence[Path] = (),
+                  remappings: Sequence[tuple[str, str]] = ()) -> list[str]:
     """``--ros-args`` command-line arguments setting each parameter (YAML syntax values)."""
     args = ["--ros-args"]
+    for source, target in remappings:
+        args += ["-r", f"{source}:={target}"]
     for params_file in params_files:
         args += ["--params-file", str(params_file)]
     for name, value in parameters.items():
@@ -128,25 +141,21 @@ class ProcessGroup:
 
 
 def config_files() -> list[Path]:
-    """The package's node parameter files (config/*.yaml): installed share folder, else source."""
-    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    for folder in [*(Path(p) / "share/exo_control/config" for p in prefixes),
-                   Path(sys.prefix) / "share/exo_control/config",
-                   Path(__file__).resolve().parents[1] / "config"]:
-        files = sorted(folder.glob("*.yaml"))
-        if files:
-            return files
-    raise DemoError("exo_control config/*.yaml not found")
+    """Parameter files of the replay graph and its recorder (exo_control.graph)."""
+    return parameter_files(graph_nodes(REPLAY, (RECORDER,)))
 
 
-def graph_parameters(model_folder: Path, body_mass_kg: float) -> dict[str, dict[str, object]]:
-    """Per-executable parameters of the replay graph (on top of :func:`config_files`)."""
-    return {
-        "hip_moment_estimator": {"model_folder": str(model_folder), "backend": "onnxruntime"},
-        "assistance_profile": {"enabled_on_start": True, "body_mass_kg": body_mass_kg},
-        "admittance_controller": {},
-        "simulated_actuator": {},
-    }
+def node_arguments(node: GraphNode, parameters: Mapping[str, object] | None = None) -> list[str]:
+    """``--ros-args`` for ``node``: its remappings, its parameter files, then ``parameters``."""
+    return ros_arguments(parameters or {}, parameter_files((node,)), node.remappings)
+
+
+def graph_parameters(model_folder: Path, body_mass_kg: float) -> dict[GraphNode, dict]:
+    """Per-run parameters of the chain's nodes (over their parameter files), in start order."""
+    runs = {node: {} for node in CHAIN}
+    runs[ESTIMATOR] = {"model_folder": str(model_folder), "backend": "onnxruntime"}
+    runs[ASSISTANCE] = {"enabled_on_start": True, "body_mass_kg": body_mass_kg}
+    return runs
 
 
 def wait_for_controller(env: Mapping[str, str], timeout_s: float,
@@ -195,14 +204,14 @@ def run_graph(trial_file: Path, model_folder: Path, bag: Path, log_dir: Path,
     duration_s = load_trial(trial_file).duration_s / rate_scale
     group = ProcessGroup(log_dir)
     try:
-        group.start("topic_recorder", ros_arguments({"output": str(bag)}))
-        for name, params in graph_parameters(model_folder, body_mass_kg).items():
-            group.start(name, ros_arguments(params, config_files()))
-        graph = ["topic_recorder", *GRAPH_NODES]
+        group.start(RECORDER.executable, node_arguments(RECORDER, {"output": str(bag)}))
+        for node, params in graph_parameters(model_folder, body_mass_kg).items():
+            group.start(node.executable, node_arguments(node, params))
+        graph = [RECORDER.executable, *(node.executable for node in CHAIN)]
         wait_for_controller(group.env, 90.0, lambda: group.check_alive(graph))
         # Hold the replay until all three listeners of /joint_states (estimator, simulated
         # actuator, recorder) are matched, so the recording starts with the first sample.
-        replay = group.start("trial_replay", ros_arguments({
+        replay = group.start(TRIAL_REPLAY.executable, node_arguments(TRIAL_REPLAY, {
             "trial_file": str(trial_file), "rate_scale": rate_scale,
             "wait_for_subscribers": 3, "subscriber_wait_s": 60.0}))
         deadline = time.monotonic() + min(timeout_s, duration_s + 90.0)
@@ -221,7 +230,7 @@ def run_graph(trial_file: Path, model_folder: Path, bag: Path, log_dir: Path,
                             f"{log_dir / 'trial_replay.log'}")
         time.sleep(settle_s)  # let the assistance fade out after the input stops
         group.check_alive(graph)
-        if group.stop("topic_recorder") != 0 or not bag.is_dir():
+        if group.stop(RECORDER.executable) != 0 or not bag.is_dir():
             raise DemoError(f"topic_recorder did not close {bag}; see "
                             f"{log_dir / 'topic_recorder.log'}")
     finally:
@@ -320,8 +329,9 @@ def replay_body_mass(trial_body_mass_kg: float, option_kg: float | None, trial: 
     """The trial's body mass, else the option; refused before the graph starts if neither."""
     import math
 
+    from exo_common.params import field_specs
+
     from .assistance import AssistanceConfig
-    from .params import field_specs
 
     mass = trial_body_mass_kg if math.isfinite(trial_body_mass_kg) else option_kg
     if mass is None:

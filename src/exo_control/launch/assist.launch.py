@@ -1,6 +1,6 @@
 """Live assistance: encoder joint states -> estimator -> assistance -> controller -> actuator.
 
-    ros2 launch exo_control assist.launch.py model_dir:=/path/to/model backend:=tensorrt
+    ros2 launch exo_control assist.launch.py model_folder:=/path/to/model backend:=tensorrt
 
 /joint_states comes from the hardware encoder driver (``encoder_package``/``encoder_executable``
 start it here; leave them empty when it runs elsewhere), or from exo_hardware's
@@ -9,19 +9,23 @@ start it here; leave them empty when it runs elsewhere), or from exo_hardware's
 config/<driver>.yaml (or ``hardware_config``), named to the driver in EXO_HARDWARE_CONFIG
 (docs/hardware.md); ``actuator_executable`` names a hardware node of its own that speaks
 /actuator/force_reference and /actuator/state instead (docs/control.md, "Hardware boundary").
-Parameters come from config/*.yaml; the launch arguments below override the usual ones.
+The nodes and their parameter files come from the graph description (exo_control.graph):
+every node loads its YAML, and the launch arguments below, named like the parameters they set,
+override the usual ones.
 """
 
+from exo_control.graph import ACTUATOR, ASSISTANCE, CONTROLLER, ESTIMATOR, HIP_ANGLES
+from exo_control.graph_launch import launch_node, same_named
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 ARGUMENTS = {
-    "model_dir": ("", "model folder with manifest.json (k2muse_learning output)"),
+    "model_folder": ("", "model folder with manifest.json (k2muse_learning output)"),
     "backend": ("auto", "inference backend: auto, tensorrt, onnxruntime or pytorch"),
     "estimator": ("true", "start hip_moment_estimator (false: estimates come from elsewhere)"),
     "side": ("both", "assisted side: both, left or right"),
@@ -41,10 +45,6 @@ ARGUMENTS = {
     "left_joint": ("left_hip_joint", "JointState name of the left hip"),
     "right_joint": ("right_hip_joint", "JointState name of the right hip"),
 }
-
-
-def _config(name):
-    return PathJoinSubstitution([FindPackageShare("exo_control"), "config", name])
 
 
 def _is_empty(argument):
@@ -80,42 +80,26 @@ def generate_launch_description():
             name="encoder_driver", output="screen",
             condition=UnlessCondition(_is_empty("encoder_executable")),
         ),
+        launch_node(ESTIMATOR, same_named("model_folder", "backend", "left_joint", "right_joint"),
+                    condition=IfCondition(arg("estimator"))),
+        launch_node(ASSISTANCE, {
+            "side": arg("side"),
+            "gain": ParameterValue(arg("gain"), value_type=float),
+            "body_mass_kg": ParameterValue(arg("body_mass_kg"), value_type=float),
+            "enabled_on_start": ParameterValue(arg("enabled_on_start"), value_type=bool),
+        }),
+        launch_node(CONTROLLER),
+        launch_node(ACTUATOR, {"joint_names": joint_names}, condition=_simulated(True)),
+        # A hardware driver: its own parameter file instead of the simulation's.
         Node(
-            package="k2muse_inference", executable="hip_moment_estimator", output="screen",
-            parameters=[{"model_folder": arg("model_dir"), "backend": arg("backend"),
-                         "left_joint": arg("left_joint"), "right_joint": arg("right_joint")}],
-            condition=IfCondition(arg("estimator")),
-        ),
-        Node(
-            package="exo_control", executable="assistance_profile", output="screen",
-            parameters=[_config("assistance.yaml"), {
-                "side": arg("side"),
-                "gain": ParameterValue(arg("gain"), value_type=float),
-                "body_mass_kg": ParameterValue(arg("body_mass_kg"), value_type=float),
-                "enabled_on_start": ParameterValue(arg("enabled_on_start"), value_type=bool),
-            }],
-        ),
-        Node(
-            package="exo_control", executable="admittance_controller", output="screen",
-            parameters=[_config("controller.yaml")],
-        ),
-        Node(
-            package="exo_control", executable="simulated_actuator", output="screen",
-            parameters=[_config("actuator.yaml"), {"joint_names": joint_names}],
-            condition=_simulated(True),
-        ),
-        Node(
-            package="exo_control", executable="simulated_actuator", output="screen",
+            package=ACTUATOR.package, executable=ACTUATOR.executable, name=ACTUATOR.name,
+            output="screen", remappings=list(ACTUATOR.remappings),
             parameters=[hardware_file, {"driver": arg("driver"), "joint_names": joint_names}],
             additional_env={"EXO_HARDWARE_CONFIG": hardware_file},
             condition=_simulated(False),
         ),
-        Node(
-            package="exo_hardware", executable="hip_angle_publisher", output="screen",
-            parameters=[_hardware_config("hip_angle"), {"source": arg("hip_angle_source"),
-                                                        "joint_names": joint_names}],
-            condition=UnlessCondition(_is_empty("hip_angle_source")),
-        ),
+        launch_node(HIP_ANGLES, {"source": arg("hip_angle_source"), "joint_names": joint_names},
+                    condition=UnlessCondition(_is_empty("hip_angle_source"))),
         Node(
             package=arg("actuator_package"), executable=arg("actuator_executable"),
             name="actuator_driver", output="screen",

@@ -1,17 +1,19 @@
 """Replay a K2MUSE trial through the assistance graph with the simulated actuator.
 
-    ros2 launch exo_control replay.launch.py trial_file:=/path/trial.h5 model_dir:=/path/model
+    ros2 launch exo_control replay.launch.py trial_file:=/path/trial.h5 model_folder:=/path/model
 
-trial_replay publishes /joint_states (hip angle, velocity and the measured moment as effort)
-and /gait_events at the trial's capture rate; everything downstream is assist.launch.py with
-the simulated actuator (the replayed hip angles move its cable anchors).
+trial_replay (its config/replay.yaml, then the arguments below) publishes /joint_states (hip
+angle, velocity and the measured moment as effort) and /gait_events at the trial's capture rate;
+everything downstream is assist.launch.py with the simulated actuator (the replayed hip angles
+move its cable anchors).
 """
 
+from exo_control.graph import TRIAL_REPLAY
+from exo_control.graph_launch import launch_node
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
-from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
@@ -23,7 +25,7 @@ REPLAY_ARGUMENTS = {
 }
 # Forwarded unchanged to assist.launch.py.
 GRAPH_ARGUMENTS = {
-    "model_dir": ("", "model folder with manifest.json (k2muse_learning output)"),
+    "model_folder": ("", "model folder with manifest.json (k2muse_learning output)"),
     "backend": ("auto", "inference backend: auto, tensorrt, onnxruntime or pytorch"),
     "estimator": ("true", "start hip_moment_estimator"),
     "side": ("both", "assisted side: both, left or right"),
@@ -44,16 +46,13 @@ def generate_launch_description():
     return LaunchDescription([
         *(DeclareLaunchArgument(name, default_value=default, description=description)
           for name, (default, description) in {**REPLAY_ARGUMENTS, **GRAPH_ARGUMENTS}.items()),
-        Node(
-            package="exo_control", executable="trial_replay", output="screen",
-            parameters=[{
-                "trial_file": arg("trial_file"),
-                "rate_scale": ParameterValue(arg("rate_scale"), value_type=float),
-                "loop": ParameterValue(arg("loop"), value_type=bool),
-                "start_offset_s": ParameterValue(arg("start_offset_s"), value_type=float),
-                "joint_names": joint_names,
-            }],
-        ),
+        launch_node(TRIAL_REPLAY, {
+            "trial_file": arg("trial_file"),
+            "rate_scale": ParameterValue(arg("rate_scale"), value_type=float),
+            "loop": ParameterValue(arg("loop"), value_type=bool),
+            "start_offset_s": ParameterValue(arg("start_offset_s"), value_type=float),
+            "joint_names": joint_names,
+        }),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution(
                 [FindPackageShare("exo_control"), "launch", "assist.launch.py"])),

@@ -42,7 +42,8 @@ from exo_control.analyze import (
     summarise,
     time_to_zero,
 )
-from exo_control.demo import config_files, graph_parameters, ros_arguments
+from exo_control.demo import config_files, graph_parameters, node_arguments
+from exo_control.graph import CHAIN, RECORDER, REPLAY, TRIAL_REPLAY, graph_nodes, parameter_files
 
 ESTIMATE_RMSE_BOUND = 0.35  # N·m/kg; the synthetic moments span about ±1 N·m/kg
 FORCE_RMSE_BOUND_N = 25.0
@@ -88,15 +89,44 @@ class GraphRun:
                                                       msg.right_force_reference_n)))
 
     def start(self, trial: Path, loop: bool = False) -> None:
-        self.recorder = self.start_node("topic_recorder",
-                                        *ros_arguments({"output": str(self.bag)}))
+        """The graph as exo-demo starts it; ``self.runs``: each node's per-run parameters."""
+        self.runs = {RECORDER: {"output": str(self.bag)},
+                     **graph_parameters(self.assets.model, self.assets.body_mass_kg)}
+        self.recorder = self.start_node(RECORDER.executable,
+                                        *node_arguments(RECORDER, self.runs[RECORDER]))
         self.nodes = {}
-        for name, params in graph_parameters(self.assets.model, self.assets.body_mass_kg).items():
-            self.nodes[name] = self.start_node(name, *ros_arguments(params, config_files()))
+        for node in CHAIN:
+            self.nodes[node.name] = self.start_node(node.executable,
+                                                    *node_arguments(node, self.runs[node]))
         assert self.spin_until(self.node, lambda: self.watchdog_ok, 90.0), self.logs()
         # Estimator, recorder and this test listen to /joint_states before the first sample.
-        self.replay = self.start_node("trial_replay", *ros_arguments({
-            "trial_file": str(trial), "loop": loop, "wait_for_subscribers": 3}))
+        self.runs[TRIAL_REPLAY] = {"trial_file": str(trial), "loop": loop,
+                                   "wait_for_subscribers": 3}
+        self.replay = self.start_node(TRIAL_REPLAY.executable,
+                                      *node_arguments(TRIAL_REPLAY, self.runs[TRIAL_REPLAY]))
+
+    def _call(self, name: str, service_type, service: str, request):
+        client = self.node.create_client(service_type, f"/{name}/{service}")
+        assert self.spin_until(self.node, client.service_is_ready, 30.0), name
+        future = client.call_async(request)
+        assert self.spin_until(self.node, future.done, 10.0), name
+        return future.result()
+
+    def declared(self, name: str) -> set[str]:
+        """Names of every parameter the running node ``name`` declares."""
+        from rcl_interfaces.srv import ListParameters
+
+        return set(self._call(name, ListParameters, "list_parameters",
+                              ListParameters.Request()).result.names)
+
+    def values(self, name: str, parameters: list[str]) -> dict[str, object]:
+        """The running node's values of its declared ``parameters``."""
+        from rcl_interfaces.srv import GetParameters
+        from rclpy.parameter import parameter_value_to_python
+
+        values = self._call(name, GetParameters, "get_parameters",
+                            GetParameters.Request(names=parameters)).values
+        return {n: parameter_value_to_python(v) for n, v in zip(parameters, values, strict=True)}
 
     def logs(self) -> str:
         procs = {"topic_recorder": self.recorder, **getattr(self, "nodes", {})}
@@ -184,6 +214,39 @@ def test_replayed_trial_through_the_whole_graph(graph, assets):
     assert_within_limits(rec)
     assert metrics["measured_force"]["samples_above_bound"] == 0, metrics["measured_force"]
     assert metrics["faults"]["not_zeroed"] == 0, metrics["faults"]
+
+
+def flattened(values: dict, prefix: str = "") -> dict[str, object]:
+    """YAML parameters as ROS names them: nested maps become dotted names (``sim.mass_kg``)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(flattened(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def test_every_node_runs_with_every_value_of_its_parameter_files(graph, assets):
+    """The graph is exo_control.graph's; each YAML name is declared, each value is in effect."""
+    import yaml
+
+    graph.start(assets.trial, loop=True)
+    assert set(graph.runs) == set(graph_nodes(REPLAY, (RECORDER,)))
+    assert graph.spin_until(graph.node, lambda: {n.name for n in graph.runs} <= set(
+        graph.node.get_node_names()), 30.0), graph.logs()
+    for node, run in graph.runs.items():
+        expected = {}
+        for path in parameter_files((node,)):
+            expected.update(flattened(yaml.safe_load(path.read_text())[node.name][
+                "ros__parameters"]))
+        assert expected, node
+        undeclared = set(expected) - graph.declared(node.name)
+        assert not undeclared, f"{node.name} does not declare {undeclared}"
+        running = graph.values(node.name, sorted(expected))
+        differing = {k: (v, running[k]) for k, v in expected.items()
+                     if k not in run and running[k] != v}
+        assert not differing, f"{node.name}: (file, running) {differing}"
 
 
 def test_stopping_the_angle_stream_fades_the_command_to_zero(graph, assets):

@@ -140,7 +140,7 @@ class Graph:
 
 
 def assist_launch(launches, assets, *extra: str) -> Launch:
-    return launches("exo_control", "assist.launch.py", f"model_dir:={assets.model}",
+    return launches("exo_control", "assist.launch.py", f"model_folder:={assets.model}",
                     "backend:=onnxruntime", *extra)
 
 
@@ -200,7 +200,7 @@ def test_exo_system_replay_records_a_bag_that_exo_analyze_reads(
         launches, assets, tmp_path):
     bag = tmp_path / "run1"
     launch = launches("launch/exo_system.launch.py", "mode:=replay",
-                      f"trial_file:={assets.trial}", f"model_dir:={assets.model}",
+                      f"trial_file:={assets.trial}", f"model_folder:={assets.model}",
                       f"record_output:={bag}")
     deadline = time.monotonic() + STARTUP_BOUND_S + 30.0  # the trial is 20 s long
     replayed = re.compile(r"\[trial_replay-\d+\]: process has finished cleanly")

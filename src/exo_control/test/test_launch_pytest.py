@@ -47,7 +47,7 @@ def replay_graph(launch_overlay, assets, tmp_path):
 
     description = LaunchDescription([
         IncludeLaunchDescription(PythonLaunchDescriptionSource(str(replay)), launch_arguments={
-            "trial_file": str(assets.trial), "model_dir": str(assets.model),
+            "trial_file": str(assets.trial), "model_folder": str(assets.model),
             "backend": "onnxruntime", "body_mass_kg": str(assets.body_mass_kg)}.items()),
         Node(package="exo_control", executable="topic_recorder", output="screen",
              parameters=[{"output": str(run["bag"])}]),
