@@ -2,9 +2,9 @@
 
 Generates a small dataset, trains the demo's short TCN on two participants, then replays a
 held-out participant's trial through the whole graph (exo_control.demo.run_graph: every node its
-own process over DDS, the package's config/*.yaml) twice in one run: on the machine as it is,
-and with two busy-loop processes beside it (on a 2-core machine that takes both cores away
-whenever the graph's processes are not running). For each it prints:
+own process over DDS, parameter files from exo_control.graph) twice in one run: on the machine
+as it is, and with two busy-loop processes beside it (on a 2-core machine that takes both cores
+away whenever the graph's processes are not running). For each it prints:
 
 - measured cable tension: the largest per side against max_force_n and the samples above
   max_force_n + 5 %;
