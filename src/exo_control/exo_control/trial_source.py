@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from k2muse_inference.features import angular_velocity
 
 SAGITTAL = 0
 DEFAULT_JOINT_NAMES = ("left_hip_joint", "right_hip_joint")
@@ -64,11 +65,6 @@ class ReplayTrial:
         return float(self.time_s[-1] - self.time_s[0])
 
 
-def hip_velocity(time_s: np.ndarray, angle_rad: np.ndarray) -> np.ndarray:
-    """Angular velocity by central differences (one-sided at the ends); NaN stays local."""
-    return np.gradient(angle_rad, time_s, axis=0)
-
-
 def load_trial_h5(path: str | Path) -> ReplayTrial:
     """Read a processed trial HDF5 file (architecture contract 1)."""
     from k2muse_dataset.trial_h5 import TrialFileError, read_trial_h5
@@ -86,7 +82,7 @@ def load_trial_h5(path: str | Path) -> ReplayTrial:
         source=str(path),
         time_s=time_s,
         hip_angle_rad=angle,
-        hip_velocity_rad_s=hip_velocity(time_s, angle),
+        hip_velocity_rad_s=angular_velocity(angle, time_s=time_s),
         hip_moment_nm_per_kg=None if moments is None else np.asarray(moments[:, :, SAGITTAL]),
         event_time_s=np.asarray(trial.event_time_s, np.float64),
         event_side=np.asarray(trial.event_side, np.uint8),
@@ -154,7 +150,7 @@ def load_trial_bag(
     angle = np.array([r[1] for r in rows])
     velocity = np.array([r[2] for r in rows])
     if np.isnan(velocity).all():
-        velocity = hip_velocity(time_s, angle)
+        velocity = angular_velocity(angle, time_s=time_s)
     has_effort = all(r[3] is not None for r in rows)
     moment = np.array([r[3] for r in rows]) if has_effort else None
     events.sort()

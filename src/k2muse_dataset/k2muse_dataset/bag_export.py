@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from k2muse_inference.features import angular_velocity
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
@@ -83,7 +84,8 @@ def export_trial_bag(trial: Trial, bag_path: str | Path, start_time_ns: int = DE
     available = [(j, s) for j, s in columns if j in trial.angles_rad]
     names = [n for n, c in zip(names, columns, strict=True) if c in available]
     position = np.stack([trial.angles_rad[j][:, s, 0] for j, s in available], axis=1)
-    velocity = np.gradient(position, 1.0 / trial.sample_rate_hz, axis=0)
+    # The models' velocity definition, so a replayed bag and its trial file agree.
+    velocity = angular_velocity(position, trial.sample_rate_hz)
     effort = np.stack([trial.moments_nm_per_kg[j][:, s, 0] if j in trial.moments_nm_per_kg
                        else np.full(trial.n_samples, np.nan) for j, s in available], axis=1)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from k2muse_inference.backends import EnsembleFiles
+from k2muse_inference.features import angular_velocity
 from k2muse_inference.model_folder import verify_folder
 
 # Input channels this node can compute from a hip angle stream, with their units.
@@ -144,8 +145,8 @@ def _hip_angle(angles_rad: np.ndarray, sample_rate_hz: float) -> np.ndarray:
 
 
 def _hip_velocity(angles_rad: np.ndarray, sample_rate_hz: float) -> np.ndarray:
-    # The manifest's definition: backward difference of hip_angle times sample_rate_hz.
-    return np.diff(angles_rad) * sample_rate_hz
+    # The training definition; the window's leading extra sample is only its predecessor.
+    return angular_velocity(angles_rad, sample_rate_hz)[1:]
 
 
 _CHANNEL_FUNCTIONS = {"hip_angle": _hip_angle, "hip_velocity": _hip_velocity}

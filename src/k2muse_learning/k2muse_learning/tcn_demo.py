@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from k2muse_inference.features import angular_velocity
 
 from k2muse_learning.artifacts import TrainedModel, write_model_folder
 from k2muse_learning.tcn import TCNConfig, build_tcn
@@ -34,7 +35,7 @@ def gait_like_windows(count: int, window_length: int = 100, sample_rate_hz: floa
         + 0.08 * np.sin(4 * np.pi * cadence_hz * t + 2 * phase)
     channels = [angle]
     if with_velocity:
-        velocity = np.diff(angle, axis=1, prepend=angle[:, :1]) * sample_rate_hz
+        velocity = angular_velocity(angle, sample_rate_hz, axis=1)
         channels.append(velocity)
     return np.stack(channels, axis=1).astype(np.float32)
 

@@ -2,9 +2,10 @@
 
 Each leg of each trial is a separate series (one model serves both legs; the sagittal hip
 angle and moment need no mirroring). Inputs are raw SI values in the manifest's channel order:
-hip_angle (rad, flexion +) and optionally hip_velocity (rad/s, backward difference, i.e. what
-a live encoder differentiator gives). The target is the sagittal hip moment (N·m/kg,
-extension +) at the window's last sample, restricted to the trial's accepted strides.
+hip_angle (rad, flexion +) and optionally hip_velocity (rad/s, the backward difference of
+``k2muse_inference.features.angular_velocity``, the same call the live estimator makes). The
+target is the sagittal hip moment (N·m/kg, extension +) at the window's last sample, restricted
+to the trial's accepted strides.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from k2muse_dataset.trial_h5 import SIDES, Trial, TrialFileError, iter_trial_files, read_trial_h5
+from k2muse_inference.features import angular_velocity
 from numpy.lib.stride_tricks import sliding_window_view
 
 from k2muse_learning.artifacts import INPUT_UNITS
@@ -67,14 +69,6 @@ def _replace_mask(leg: LegSeries, mask: np.ndarray) -> LegSeries:
     return LegSeries(**fields)
 
 
-def hip_velocity(angle_rad: np.ndarray, sample_rate_hz: float) -> np.ndarray:
-    """Causal backward difference in rad/s; the first sample repeats the second's value."""
-    velocity = np.diff(angle_rad, prepend=np.nan) * sample_rate_hz
-    if velocity.size > 1:
-        velocity[0] = velocity[1]
-    return velocity
-
-
 def check_input_names(input_names: Sequence[str]) -> list[str]:
     """Validate channel names against the manifest vocabulary (hip_angle first)."""
     names = list(input_names)
@@ -94,7 +88,7 @@ def legs_from_trial(trial: Trial, source: str, input_names: Sequence[str]) -> li
     for side_index, side in enumerate(SIDES):
         angle = trial.angles_rad["hip"][:, side_index, SAGITTAL]
         channels = {"hip_angle": angle,
-                    "hip_velocity": hip_velocity(angle, trial.sample_rate_hz)}
+                    "hip_velocity": angular_velocity(angle, trial.sample_rate_hz)}
         moment = trial.moments_nm_per_kg["hip"][:, side_index, SAGITTAL]
         strides = np.asarray(trial.strides.get(side, np.zeros((0, 2))), np.int64).reshape(-1, 2)
         mask = np.zeros(moment.shape, bool)
