@@ -34,8 +34,8 @@ def _controller_process() -> subprocess.Popen:
 def run_once(rate_hz: float, duration_s: float, spin_us: float, priority: int | None) -> dict:
     """Run the fast loop at ``rate_hz`` for ``duration_s``; return its loop statistics."""
     import rclpy
+    from exo_common.topics import ASSISTANCE_COMMAND, publisher
     from exo_control.actuator_node import ActuatorNode
-    from exo_control.common_node import PUBLISH_QOS
     from rclpy.executors import SingleThreadedExecutor
 
     from exo_msgs.msg import AssistanceCommand
@@ -48,13 +48,12 @@ def run_once(rate_hz: float, duration_s: float, spin_us: float, priority: int | 
     try:
         node = ActuatorNode()
         node.loop.spin_s = spin_us * 1e-6
-        publisher = node.create_publisher(AssistanceCommand, "/assistance/command",
-                                          PUBLISH_QOS["/assistance/command"])
+        command_publisher = publisher(node, ASSISTANCE_COMMAND)
         start = time.monotonic()
 
         def publish_command() -> None:
             force = 100.0 * max(0.0, math.sin(2 * math.pi * (time.monotonic() - start))) ** 2
-            publisher.publish(AssistanceCommand(state=AssistanceCommand.STATE_ENABLED,
+            command_publisher.publish(AssistanceCommand(state=AssistanceCommand.STATE_ENABLED,
                                                 input_ok=True, left_force_n=force,
                                                 right_force_n=force))
 

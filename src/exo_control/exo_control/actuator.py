@@ -43,9 +43,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from exo_common.params import spec, validate_fields
 
 from exo_control.limits import clamp
-from exo_control.params import spec, validate_fields
 
 DRIVER_ENTRY_POINT_GROUP = "exo_control.actuator_drivers"
 

@@ -20,8 +20,18 @@ import math
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray
-from k2muse_inference.node_runner import request_realtime_priority
+from exo_common.diagnostics import ERROR, OK, Diagnostics
+from exo_common.node_params import declare_config, read_config, watch_live_parameters
+from exo_common.node_runner import ManagedNode, request_realtime_priority, run_node
+from exo_common.params import ConfigError
+from exo_common.topics import (
+    ACTUATOR_STATE,
+    FORCE_REFERENCE,
+    JOINT_STATES,
+    MOTOR_COMMAND,
+    publisher,
+    subscription,
+)
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import JointState
 
@@ -32,20 +42,6 @@ from exo_control.actuator import (
     Fault,
     SimulatedActuatorConfig,
     load_driver,
-)
-from exo_control.common_node import (
-    ERROR,
-    OK,
-    PUBLISH_QOS,
-    SUBSCRIBE_QOS,
-    ConfigError,
-    ManagedNode,
-    declare_config,
-    diagnostic_status,
-    publish_diagnostics,
-    read_config,
-    run_node,
-    watch_live_parameters,
 )
 from exo_control.force_loop import ForceLoop, ForceLoopConfig, ForceReference, LoopOutput
 from exo_control.loop_timing import PeriodicLoop
@@ -80,16 +76,11 @@ class ActuatorNode(ManagedNode):
         self._lock = threading.Lock()
         watch_live_parameters(self, lambda: self.config, self._apply_node_config)
         watch_live_parameters(self, lambda: self.loop_config, self._apply_loop_config)
-        self._state = self.create_publisher(ActuatorState, "/actuator/state",
-                                            PUBLISH_QOS["/actuator/state"])
-        self._motor = self.create_publisher(MotorCommand, "/actuator/motor_command",
-                                            PUBLISH_QOS["/actuator/motor_command"])
-        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics",
-                                                  PUBLISH_QOS["/diagnostics"])
-        self.create_subscription(CableForceReference, "/actuator/force_reference",
-                                 self._on_reference, SUBSCRIBE_QOS["/actuator/force_reference"])
-        self.create_subscription(JointState, "/joint_states", self._on_joint_states,
-                                 SUBSCRIBE_QOS["/joint_states"])
+        self._state = publisher(self, ACTUATOR_STATE)
+        self._motor = publisher(self, MOTOR_COMMAND)
+        self._diagnostics = Diagnostics(self, "exo_control", "actuator")
+        subscription(self, FORCE_REFERENCE, self._on_reference)
+        subscription(self, JOINT_STATES, self._on_joint_states)
         self._last: tuple[ActuatorReading, LoopOutput] | None = None
         self._cycles = 0
         # The loop thread publishes only while this is set, under its lock: close() clears it
@@ -245,12 +236,13 @@ class ActuatorNode(ManagedNode):
         if last is None:
             return
         reading, out = last
-        publish_diagnostics(self, self._diagnostics, [diagnostic_status(
-            "exo_control: actuator", self.config.driver, ERROR if out.faults else OK,
+        self._diagnostics.publish(
+            ERROR if out.faults else OK,
             f"{out.mode.name}, faults: {out.faults!r}" if out.faults else out.mode.name,
             {"mode": out.mode.name, "left_cable_force_n": reading.left.force_n,
              "right_cable_force_n": reading.right.force_n, "faults": int(out.faults),
-             **(loop.stats.summary() if loop is not None else {})})])
+             **(loop.stats.summary() if loop is not None else {})},
+            hardware_id=self.config.driver)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -23,10 +23,10 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from exo_common.params import spec, validate_fields
 from scipy import signal
 
 from exo_control.limits import SmoothFade, clamp, slew
-from exo_control.params import spec, validate_fields
 
 SIDES = ("left", "right")
 

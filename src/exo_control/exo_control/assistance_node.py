@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray
-from k2muse_inference.node_runner import request_realtime_priority
+from exo_common.diagnostics import OK, WARN, Diagnostics
+from exo_common.node_params import declare_config, watch_live_parameters
+from exo_common.node_runner import request_realtime_priority, run_node
+from exo_common.topics import (
+    ASSISTANCE_COMMAND,
+    ASSISTANCE_ENABLE,
+    HIP_MOMENT_ESTIMATE,
+    publisher,
+    stamp_s,
+    subscription,
+)
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
 from exo_control.assistance import AssistanceConfig, AssistanceProfile, EstimateSample
-from exo_control.common_node import (
-    OK,
-    PUBLISH_QOS,
-    SUBSCRIBE_QOS,
-    WARN,
-    declare_config,
-    diagnostic_status,
-    publish_diagnostics,
-    run_node,
-    stamp_s,
-    watch_live_parameters,
-)
 from exo_msgs.msg import AssistanceCommand, HipMomentEstimate
 
 
@@ -40,14 +37,10 @@ class AssistanceProfileNode(Node):
         self.profile = AssistanceProfile(self.config)
         watch_live_parameters(self, lambda: self.config, self._apply_config,
                               self._on_rejected_parameter)
-        self._publisher = self.create_publisher(AssistanceCommand, "/assistance/command",
-                                                PUBLISH_QOS["/assistance/command"])
-        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics",
-                                                  PUBLISH_QOS["/diagnostics"])
-        self.create_subscription(HipMomentEstimate, "/hip_moment/estimate", self._on_estimate,
-                                 SUBSCRIBE_QOS["/hip_moment/estimate"])
-        self.create_subscription(Bool, "/assistance/enable", self._on_enable,
-                                 SUBSCRIBE_QOS["/assistance/enable"])
+        self._publisher = publisher(self, ASSISTANCE_COMMAND)
+        self._diagnostics = Diagnostics(self, "exo_control", "assistance_profile")
+        subscription(self, HIP_MOMENT_ESTIMATE, self._on_estimate)
+        subscription(self, ASSISTANCE_ENABLE, self._on_enable)
         self.create_timer(1.0 / self.config.rate_hz, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
         self._last = None
@@ -97,13 +90,14 @@ class AssistanceProfileNode(Node):
             return
         inputs_ok = out.left_input_ok and out.right_input_ok
         message = "ok" if inputs_ok else "estimate stale or invalid: assistance faded out"
-        publish_diagnostics(self, self._diagnostics, [diagnostic_status(
-            "exo_control: assistance_profile", "assistance", OK if inputs_ok else WARN, message,
+        self._diagnostics.publish(
+            OK if inputs_ok else WARN, message,
             {"state": out.state.name, "fade_scale": out.fade_scale,
              "left_force_n": out.left_force_n, "right_force_n": out.right_force_n,
              "left_estimate_ok": out.left_input_ok, "right_estimate_ok": out.right_input_ok,
              "out_of_order_estimates": self.profile.rejected_out_of_order,
-             "gain": self.config.gain, "body_mass_kg": self.config.body_mass_kg})])
+             "gain": self.config.gain, "body_mass_kg": self.config.body_mass_kg},
+            hardware_id="assistance")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -28,10 +28,11 @@ import enum
 import math
 from dataclasses import dataclass
 
+from exo_common.params import spec, validate_fields
+
 from exo_control.actuator import ActuatorReading
 from exo_control.assistance import SIDES
 from exo_control.limits import SmoothFade, clamp, slew
-from exo_control.params import spec, validate_fields
 
 
 class Watchdog(enum.IntEnum):

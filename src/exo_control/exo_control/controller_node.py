@@ -13,26 +13,21 @@ from __future__ import annotations
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray
-from k2muse_inference.node_runner import request_realtime_priority
+from exo_common.diagnostics import ERROR, OK, WARN, Diagnostics
+from exo_common.node_params import declare_config, read_config, watch_live_parameters
+from exo_common.node_runner import ManagedNode, request_realtime_priority, run_node
+from exo_common.params import ConfigError
+from exo_common.topics import (
+    ACTUATOR_STATE,
+    ASSISTANCE_COMMAND,
+    CONTROLLER_STATE,
+    FORCE_REFERENCE,
+    publisher,
+    subscription,
+)
 from rclpy.lifecycle import TransitionCallbackReturn
 
 from exo_control.actuator import ActuatorReading, SideReading
-from exo_control.common_node import (
-    ERROR,
-    OK,
-    PUBLISH_QOS,
-    SUBSCRIBE_QOS,
-    WARN,
-    ConfigError,
-    ManagedNode,
-    declare_config,
-    diagnostic_status,
-    publish_diagnostics,
-    read_config,
-    run_node,
-    watch_live_parameters,
-)
 from exo_control.controller import (
     ControllerConfig,
     ControllerOutput,
@@ -61,16 +56,11 @@ class AdmittanceControllerNode(ManagedNode):
         self.loop: PeriodicLoop | None = None
         self._lock = threading.Lock()
         watch_live_parameters(self, lambda: self.config, self._apply_config)
-        self._reference = self.create_publisher(CableForceReference, "/actuator/force_reference",
-                                                PUBLISH_QOS["/actuator/force_reference"])
-        self._state = self.create_publisher(ControllerState, "/controller/state",
-                                            PUBLISH_QOS["/controller/state"])
-        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics",
-                                                  PUBLISH_QOS["/diagnostics"])
-        self.create_subscription(AssistanceCommand, "/assistance/command", self._on_command,
-                                 SUBSCRIBE_QOS["/assistance/command"])
-        self.create_subscription(ActuatorState, "/actuator/state", self._on_state,
-                                 SUBSCRIBE_QOS["/actuator/state"])
+        self._reference = publisher(self, FORCE_REFERENCE)
+        self._state = publisher(self, CONTROLLER_STATE)
+        self._diagnostics = Diagnostics(self, "exo_control", "admittance_controller")
+        subscription(self, ASSISTANCE_COMMAND, self._on_command)
+        subscription(self, ACTUATOR_STATE, self._on_state)
         self._cycles = 0
         self._last: ControllerOutput | None = None
         # The loop thread publishes only while this is set, under its lock (see close()).
@@ -183,11 +173,11 @@ class AdmittanceControllerNode(ManagedNode):
         level = OK if out.watchdog == Watchdog.OK else (
             WARN if out.watchdog == Watchdog.STALE_COMMAND else ERROR)
         stats = loop.stats.summary() if loop is not None else {}
-        publish_diagnostics(self, self._diagnostics, [diagnostic_status(
-            "exo_control: admittance_controller", "controller", level,
-            f"watchdog {out.watchdog.name}",
+        self._diagnostics.publish(
+            level, f"watchdog {out.watchdog.name}",
             {"watchdog": out.watchdog.name, "output_scale": out.output_scale,
-             "enabled": out.enabled, "active": loop is not None, **stats})])
+             "enabled": out.enabled, "active": loop is not None, **stats},
+            hardware_id="controller")
 
 
 def main(args: list[str] | None = None) -> int:

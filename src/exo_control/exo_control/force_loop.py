@@ -36,10 +36,11 @@ import enum
 import math
 from dataclasses import dataclass
 
+from exo_common.params import spec, validate_fields
+
 from exo_control.actuator import ActuatorReading, Fault, SideReading
 from exo_control.assistance import SIDES
 from exo_control.limits import clamp, slew
-from exo_control.params import spec, validate_fields
 
 # Share of the motor's velocity and acceleration limits the admittance reference may use; the
 # rest is headroom for the PD correction.

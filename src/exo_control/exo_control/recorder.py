@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from exo_common.params import spec, validate_fields
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
@@ -38,6 +40,20 @@ DEFAULT_TOPICS = (
     "/actuator/force_reference", "/actuator/motor_command", "/actuator/state",
     "/controller/state",
 )
+
+
+@dataclass(frozen=True)
+class RecorderNodeConfig:
+    """Parameters of the ``topic_recorder`` node."""
+
+    output: str = spec("", "bag folder to create (must not exist yet)")
+    topics: list[str] = spec(DEFAULT_TOPICS, "topics to record (names from"
+                             " docs/architecture.md section 3)")
+    realtime_priority: int = spec(0, "SCHED_FIFO priority (0: normal scheduling); below the"
+                                  " control chain when raised", 0, 98)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
 
 class RecorderError(RuntimeError):

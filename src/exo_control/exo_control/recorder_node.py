@@ -1,54 +1,22 @@
 """``topic_recorder``: record the assistance graph's topics to an MCAP rosbag2 bag.
 
 The stand-in for ``ros2 bag record`` where rosbag2 is missing. Subscriptions are raw (the CDR
-bytes go straight into the bag), each with the QoS its publisher offers (docs/architecture.md 3),
-and messages are stamped with their receive time on the ROS clock. SIGINT or SIGTERM closes the
-bag cleanly; only then does it appear under its name (:class:`exo_control.recorder.BagRecording`).
+bytes go straight into the bag), each with the QoS its publisher offers and a deep queue
+(``record_qos`` of the topic table), and messages are stamped with their receive time on the ROS
+clock. SIGINT or SIGTERM closes the bag cleanly; only then does it appear under its name
+(:class:`exo_control.recorder.BagRecording`).
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 
-from k2muse_inference.node_runner import request_realtime_priority
-from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
+from exo_common.node_params import declare_config
+from exo_common.node_runner import request_realtime_priority, run_node
+from exo_common.topics import STREAMS
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from .common_node import run_node
-from .recorder import DEFAULT_TOPICS, BagRecording, RecorderError, resolve_topics
-
-
-def _reliable(depth: int) -> QoSProfile:
-    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE,
-                      history=HistoryPolicy.KEEP_LAST)
-
-
-# Subscriber QoS per topic: as deep as the publisher's queue, compatible with its reliability.
-# Reliable where the graph's publishers are, so nothing is lost to a late match or a slow disk;
-# a best-effort (sensor data) encoder publisher is therefore not recorded: record its topic
-# with `ros2 bag record --qos-profile-overrides-path` or republish it reliably.
-TOPIC_QOS = {
-    "/joint_states": _reliable(100),
-    "/gait_events": _reliable(20),
-    "/hip_moment/estimate": _reliable(100),
-    "/assistance/command": _reliable(100),
-    "/assistance/enable": QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                                     durability=DurabilityPolicy.TRANSIENT_LOCAL),
-    "/actuator/force_reference": _reliable(100),
-    "/actuator/motor_command": _reliable(100),
-    "/actuator/state": _reliable(100),
-    "/controller/state": QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
-                                    history=HistoryPolicy.KEEP_LAST),
-    "/diagnostics": _reliable(10),
-}
-
-
-def message_class(msgtype: str) -> type:
-    """``exo_msgs/msg/GaitEvent`` -> the generated Python class."""
-    package, kind, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+from .recorder import BagRecording, RecorderError, RecorderNodeConfig, resolve_topics
 
 
 class TopicRecorderNode(Node):
@@ -56,24 +24,19 @@ class TopicRecorderNode(Node):
 
     def __init__(self) -> None:
         super().__init__("topic_recorder")
-        self.declare_parameter("output", "", ParameterDescriptor(
-            description="bag folder to create (must not exist yet)", read_only=True))
-        self.declare_parameter("topics", list(DEFAULT_TOPICS), ParameterDescriptor(
-            description="topics to record (names from docs/architecture.md section 3)",
-            read_only=True))
-        self.declare_parameter("realtime_priority", 0, ParameterDescriptor(
-            description="SCHED_FIFO priority (0: normal scheduling); below the control chain"
-                        " when raised",
-            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=98, step=1)]))
-        request_realtime_priority(self, self.get_parameter("realtime_priority").value)
-        output = self.get_parameter("output").value
+        config: RecorderNodeConfig = declare_config(self, RecorderNodeConfig)
+        request_realtime_priority(self, config.realtime_priority)
+        output = config.output
         if not output:
             raise RecorderError("parameter output is empty; pass -p output:=<bag folder>")
-        topics = resolve_topics(self.get_parameter("topics").value)
+        # The graph's topics as this node's namespace resolves them (the table's names are
+        # relative): a recorder started beside a namespaced graph records that graph.
+        streams = [STREAMS[topic.lstrip("/")] for topic in resolve_topics(config.topics)]
+        topics = {self.resolve_topic_name(s.name): s.msg_type for s in streams}
         self.recording = BagRecording(output, topics)
-        for topic, msgtype in topics.items():
-            self.create_subscription(message_class(msgtype), topic, self._writer_for(topic),
-                                     TOPIC_QOS[topic], raw=True)
+        for stream, topic in zip(streams, topics, strict=True):
+            self.create_subscription(stream.message_class, topic, self._writer_for(topic),
+                                     stream.record_qos, raw=True)
         self.get_logger().info(f"recording {', '.join(topics)} to {output}")
 
     def _writer_for(self, topic: str):

@@ -18,6 +18,33 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from exo_common.params import spec, validate_fields
+
+from exo_control.trial_source import DEFAULT_JOINT_NAMES
+
+
+@dataclass(frozen=True)
+class ReplayNodeConfig:
+    """Parameters of the ``trial_replay`` node."""
+
+    trial_file: str = spec("", "processed trial .h5 file, or a rosbag2 bag folder / .mcap file")
+    rate_scale: float = spec(1.0, "playback speed relative to the capture rate (2.0 = twice as"
+                             " fast)", 0.01, 100.0)
+    loop: bool = spec(False, "start over after the last sample instead of exiting")
+    start_offset_s: float = spec(0.0, "skip this much of the trial (trial seconds) before"
+                                 " playing", 0.0, 1.0e6)
+    joint_names: list[str] = spec(DEFAULT_JOINT_NAMES, "JointState names of the left and right"
+                                  " hip joints")
+    wait_for_subscribers: int = spec(0, "hold playback until joint_states has this many"
+                                     " subscribers", 0, 64)
+    subscriber_wait_s: float = spec(30.0, "longest hold for subscribers, s; playback starts"
+                                    " anyway afterwards", 0.0, 3600.0)
+    realtime_priority: int = spec(0, "SCHED_FIFO priority (0: normal scheduling); the replay"
+                                  " stands in for an encoder driver, which samples on time on"
+                                  " the exo", 0, 98)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 The stand-in for ``ros2 bag play`` where rosbag2 is missing: reads a processed trial HDF5 file or
 a rosbag2 bag (:mod:`exo_control.trial_source`), and publishes ``sensor_msgs/JointState`` on
-``/joint_states`` (position = hip flexion in rad, velocity in rad/s, effort = measured hip moment
-in N·m/kg, extension +) and ``exo_msgs/GaitEvent`` on ``/gait_events``. Stamps are the scheduled
+``joint_states`` (position = hip flexion in rad, velocity in rad/s, effort = measured hip moment
+in N·m/kg, extension +) and ``exo_msgs/GaitEvent`` on ``gait_events``. Stamps are the scheduled
 play times on the ROS clock, so they keep the capture spacing (divided by ``rate_scale``) whatever
 the timer jitter. Without ``loop`` the node exits with status 0 after the last sample.
 """
@@ -12,27 +12,20 @@ from __future__ import annotations
 
 import sys
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from k2muse_inference.node_runner import request_realtime_priority
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from exo_common.diagnostics import OK, WARN, Diagnostics
+from exo_common.node_params import declare_config
+from exo_common.node_runner import request_realtime_priority, run_node
+from exo_common.topics import GAIT_EVENTS, JOINT_STATES, publisher
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
 
 from exo_msgs.msg import GaitEvent
 
-from .common_node import run_node
-from .replay import ReplayCursor
-from .trial_source import DEFAULT_JOINT_NAMES, ReplayTrial, TrialSourceError, load_trial
+from .replay import ReplayCursor, ReplayNodeConfig
+from .trial_source import ReplayTrial, TrialSourceError, load_trial
 
-JOINT_STATES_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                              history=HistoryPolicy.KEEP_LAST)
-GAIT_EVENTS_QOS = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE,
-                             history=HistoryPolicy.KEEP_LAST)
-DIAGNOSTICS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                             history=HistoryPolicy.KEEP_LAST)
 TICKS_PER_SAMPLE = 4
 MIN_TIMER_PERIOD_S = 0.001
 MAX_TIMER_PERIOD_S = 0.02
@@ -44,57 +37,29 @@ class TrialReplayNode(Node):
 
     def __init__(self) -> None:
         super().__init__("trial_replay")
-        self.declare_parameter("trial_file", "", ParameterDescriptor(
-            description="processed trial .h5 file, or a rosbag2 bag folder / .mcap file",
-            read_only=True))
-        self.declare_parameter("rate_scale", 1.0, ParameterDescriptor(
-            description="playback speed relative to the capture rate (2.0 = twice as fast)",
-            read_only=True,
-            floating_point_range=[FloatingPointRange(from_value=0.01, to_value=100.0)]))
-        self.declare_parameter("loop", False, ParameterDescriptor(
-            description="start over after the last sample instead of exiting", read_only=True))
-        self.declare_parameter("start_offset_s", 0.0, ParameterDescriptor(
-            description="skip this much of the trial (trial seconds) before playing",
-            read_only=True,
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1.0e6)]))
-        self.declare_parameter("joint_names", list(DEFAULT_JOINT_NAMES), ParameterDescriptor(
-            description="JointState names of the left and right hip joints", read_only=True))
-        self.declare_parameter("wait_for_subscribers", 0, ParameterDescriptor(
-            description="hold playback until /joint_states has this many subscribers",
-            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=64, step=1)]))
-        self.declare_parameter("subscriber_wait_s", 30.0, ParameterDescriptor(
-            description="longest hold for subscribers, s; playback starts anyway afterwards",
-            read_only=True,
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=3600.0)]))
-        self.declare_parameter("realtime_priority", 0, ParameterDescriptor(
-            description="SCHED_FIFO priority (0: normal scheduling); the replay stands in for"
-                        " an encoder driver, which samples on time on the exo",
-            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=98, step=1)]))
-        request_realtime_priority(self, self.get_parameter("realtime_priority").value)
-
-        trial_file = self.get_parameter("trial_file").value
+        self.config: ReplayNodeConfig = declare_config(self, ReplayNodeConfig)
+        request_realtime_priority(self, self.config.realtime_priority)
+        trial_file = self.config.trial_file
         if not trial_file:
             raise TrialSourceError("parameter trial_file is empty; pass -p trial_file:=<path>")
-        self.joint_names = list(self.get_parameter("joint_names").value)
+        self.joint_names = list(self.config.joint_names)
         if len(self.joint_names) != 2 or len(set(self.joint_names)) != 2:
             raise TrialSourceError(f"joint_names must name two joints (left, right), got "
                                    f"{self.joint_names}")
         self.trial: ReplayTrial = load_trial(trial_file, self.joint_names)
         try:
             self.cursor = ReplayCursor(
-                self.trial.time_s, self.trial.event_time_s,
-                rate_scale=self.get_parameter("rate_scale").value,
-                loop=self.get_parameter("loop").value,
-                start_offset_s=self.get_parameter("start_offset_s").value)
+                self.trial.time_s, self.trial.event_time_s, rate_scale=self.config.rate_scale,
+                loop=self.config.loop, start_offset_s=self.config.start_offset_s)
         except ValueError as exc:
             raise TrialSourceError(f"{trial_file}: {exc}") from None
-        self.wait_for_subscribers = self.get_parameter("wait_for_subscribers").value
+        self.wait_for_subscribers = self.config.wait_for_subscribers
         self.subscriber_deadline = self.get_clock().now() + Duration(
-            seconds=self.get_parameter("subscriber_wait_s").value)
+            seconds=self.config.subscriber_wait_s)
 
-        self.joint_pub = self.create_publisher(JointState, "/joint_states", JOINT_STATES_QOS)
-        self.event_pub = self.create_publisher(GaitEvent, "/gait_events", GAIT_EVENTS_QOS)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", DIAGNOSTICS_QOS)
+        self.joint_pub = publisher(self, JOINT_STATES)
+        self.event_pub = publisher(self, GAIT_EVENTS)
+        self.diagnostics = Diagnostics(self, "exo_control", "trial_replay")
         self.start_time: Time | None = None
         self.finished_at: Time | None = None
         self.samples_published = 0
@@ -163,18 +128,13 @@ class TrialReplayNode(Node):
         return msg
 
     def _publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(name="trial_replay", hardware_id=self.trial.source)
         if self.start_time is None:
-            status.level, status.message = DiagnosticStatus.WARN, "waiting for subscribers"
-        elif self.finished_at is not None:
-            status.level, status.message = DiagnosticStatus.OK, "finished"
+            level, message = WARN, "waiting for subscribers"
         else:
-            status.level, status.message = DiagnosticStatus.OK, "playing"
-        status.values = [KeyValue(key="samples_published", value=str(self.samples_published)),
-                         KeyValue(key="events_published", value=str(self.events_published))]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(array)
+            level, message = OK, "finished" if self.finished_at is not None else "playing"
+        self.diagnostics.publish(level, message, {"samples_published": self.samples_published,
+                                                  "events_published": self.events_published},
+                                 hardware_id=self.trial.source)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -18,8 +18,8 @@ import time
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from exo_common.topics import STREAMS
 from exo_control.assistance import AssistanceConfig
-from exo_control.common_node import PUBLISH_QOS
 from exo_control.force_loop import ForceLoopConfig, Mode
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -69,26 +69,26 @@ class Graph:
         self.commands, self.states, self.motor, self.controller = [], [], [], []
         self.diagnostic_names = set()
         self.estimate_pub = node.create_publisher(HipMomentEstimate, "/hip_moment/estimate",
-                                                  PUBLISH_QOS["/hip_moment/estimate"])
+                                                  STREAMS["hip_moment/estimate"].publish_qos)
         self.joint_pub = node.create_publisher(JointState, "/joint_states",
                                                qos_profile_sensor_data)
         stamp = time.monotonic
         node.create_subscription(AssistanceCommand, "/assistance/command",
                                  lambda m: self.commands.append((stamp(), m)),
-                                 PUBLISH_QOS["/assistance/command"])
+                                 STREAMS["assistance/command"].publish_qos)
         node.create_subscription(ActuatorState, "/actuator/state",
                                  lambda m: self.states.append((stamp(), m)),
-                                 PUBLISH_QOS["/actuator/state"])
+                                 STREAMS["actuator/state"].publish_qos)
         node.create_subscription(MotorCommand, "/actuator/motor_command",
                                  lambda m: self.motor.append((stamp(), m)),
-                                 PUBLISH_QOS["/actuator/motor_command"])
+                                 STREAMS["actuator/motor_command"].publish_qos)
         node.create_subscription(ControllerState, "/controller/state",
                                  lambda m: self.controller.append((stamp(), m)),
-                                 PUBLISH_QOS["/controller/state"])
+                                 STREAMS["controller/state"].publish_qos)
         node.create_subscription(
             DiagnosticArray, "/diagnostics",
             lambda m: self.diagnostic_names.update(s.name for s in m.status),
-            PUBLISH_QOS["/diagnostics"])
+            STREAMS["diagnostics"].publish_qos)
         node.create_timer(0.01, self._publish)
 
     def _publish(self):
@@ -167,7 +167,7 @@ def test_closed_loop_tracks_and_faults_unload(graph, ros_node, spin_until):
     assert zero_at - t_refused < AssistanceConfig().time_to_zero_after_disable_s() + 0.5
     assert max(m.left_force_n for t, m in g.commands if t > t_refused) <= expected * 1.01
     enable = ros_node.create_publisher(Bool, "/assistance/enable",
-                                       PUBLISH_QOS["/assistance/enable"])
+                                       STREAMS["assistance/enable"].publish_qos)
     enable.publish(Bool(data=True))
     assert spin_until(ros_node, settled, 30.0)
 
@@ -225,19 +225,6 @@ def test_mismatched_transmission_is_refused_at_configure(start_node):
     assert "gear_ratio=12 does not match" in proc.output()
 
 
-def test_latest_value_subscriptions_hear_best_effort_and_reliable_publishers():
-    from exo_control.common_node import SUBSCRIBE_QOS
-    from rclpy.qos import QoSCompatibility, qos_check_compatible
-
-    for topic, subscription in SUBSCRIBE_QOS.items():
-        for publisher in (PUBLISH_QOS[topic], qos_profile_sensor_data):
-            if topic == "/assistance/enable":
-                continue  # transient local on purpose: a late subscriber gets the last request
-            verdict, reason = qos_check_compatible(publisher, subscription)
-            # WARNING only means "system default" policies that rmw resolves compatibly.
-            assert verdict != QoSCompatibility.ERROR, (topic, reason)
-
-
 def tracking(g, spin_until, ros_node):
     expected = 0.2 * 75.0 * MOMENT_NM_PER_KG / 0.1
     assert spin_until(ros_node, lambda: bool(g.commands) and g.commands[-1][1].left_force_n
@@ -281,7 +268,7 @@ def test_a_stopped_controller_releases_and_tracking_resumes(graph, ros_node, spi
 
 def _rogue_references(ros_node, force_n):
     publisher = ros_node.create_publisher(CableForceReference, "/actuator/force_reference",
-                                          PUBLISH_QOS["/actuator/force_reference"])
+                                          STREAMS["actuator/force_reference"].publish_qos)
     return ros_node.create_timer(0.005, lambda: publisher.publish(CableForceReference(
         enabled=True, left_force_n=force_n, right_force_n=force_n)))
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from exo_control.recorder import (
     DEFAULT_TOPICS,
+    GRAPH_TOPICS,
     BagRecording,
     RecorderError,
     exo_msgs_msg_dir,
@@ -54,6 +55,12 @@ def test_rosbags_cdr_agrees_with_rclpy():
     assert decoded.left_cable_force_n == 12.5 and decoded.mode == ActuatorState.MODE_RELEASING
     assert decoded.left_fault_flags == ActuatorState.FAULT_SENSOR
     assert decoded.header.stamp.nanosec == 7
+
+
+def test_recorded_topics_are_the_topic_tables():
+    from exo_common.topics import STREAMS
+
+    assert GRAPH_TOPICS == {"/" + name: s.msg_type for name, s in STREAMS.items()}
 
 
 def test_resolve_topics_refuses_unknown_names():

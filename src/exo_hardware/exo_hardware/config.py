@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from exo_common.params import config_from_mapping, field_specs, spec, validate_fields
 from exo_control.force_loop import ForceLoopConfig
-from exo_control.params import config_from_mapping, field_specs, spec, validate_fields
 
 CONFIG_ENV = "EXO_HARDWARE_CONFIG"
 HW_SECTION = "hw"

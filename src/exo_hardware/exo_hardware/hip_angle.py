@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from exo_control.params import spec, validate_fields
+from exo_common.params import spec, validate_fields
 
 
 class NotStill(ValueError):

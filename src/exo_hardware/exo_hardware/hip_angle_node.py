@@ -1,9 +1,9 @@
 """``hip_angle_publisher``: live hip angles as sensor_msgs/JointState (exo_hardware.hip_angle).
 
-Publishes ``/joint_states`` (both hips: position rad, flexion +; velocity rad/s by finite
-difference) with ``qos_profile_sensor_data`` (best effort, keep last 5), as encoder drivers
-do. Source ``encoders``: one message per ``/actuator/state`` message (the actuator node's
-``state_publish_rate_hz``, 200 Hz by default), stamped with that message's stamp (the actuator
+Publishes ``joint_states`` (both hips: position rad, flexion +; velocity rad/s by finite
+difference) with the topic table's QoS (exo_common.topics). Source ``encoders``: one message
+per ``actuator/state`` message (the actuator node's ``state_publish_rate_hz``, 200 Hz by
+default), stamped with that message's stamp (the actuator
 node's clock when it read the encoders). Source ``imu``: a timer at ``rate_hz`` reads both
 thigh IMUs through opensourceleg and stamps with this node's clock at the read. Nothing is
 published until the zero-posture calibration has accepted a still window; a window with
@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import time
 
-from exo_control.common_node import (
-    SUBSCRIBE_QOS,
-    ConfigError,
-    declare_config,
-    run_node,
-    stamp_s,
-)
+from exo_common.node_params import declare_config
+from exo_common.node_runner import run_node
+from exo_common.params import ConfigError
+from exo_common.topics import ACTUATOR_STATE, JOINT_STATES, publisher, stamp_s, subscription
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 
 from exo_hardware.hip_angle import HipAngleConfig, HipAngleTracker, NotStill
@@ -37,11 +33,9 @@ class HipAnglePublisher(Node):
         self.config: HipAngleConfig = declare_config(self, HipAngleConfig)
         self.tracker = HipAngleTracker(self.config)
         self.imus = None
-        self._publisher = self.create_publisher(JointState, "/joint_states",
-                                                qos_profile_sensor_data)
+        self._publisher = publisher(self, JOINT_STATES)
         if self.config.source == "encoders":
-            self.create_subscription(ActuatorState, "/actuator/state", self._on_actuator_state,
-                                     SUBSCRIBE_QOS["/actuator/state"])
+            subscription(self, ACTUATOR_STATE, self._on_actuator_state)
         else:
             self.imus = self._open_imus()
             self.create_timer(1.0 / self.config.rate_hz, self._on_timer)

@@ -64,7 +64,7 @@ def test_shipped_parameter_file_is_valid():
     from pathlib import Path
 
     import yaml
-    from exo_control.params import config_from_mapping
+    from exo_common.params import config_from_mapping
 
     path = Path(__file__).resolve().parents[1] / "config" / "hip_angle.yaml"
     params = yaml.safe_load(path.read_text())["hip_angle_publisher"]["ros__parameters"]

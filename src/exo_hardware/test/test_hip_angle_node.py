@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from exo_control.common_node import PUBLISH_QOS  # noqa: E402
+from exo_common.topics import ACTUATOR_STATE  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 
@@ -38,7 +38,7 @@ def test_calibrates_on_a_still_wearer_and_publishes_geometry_angles(ros_node, sp
     ros_node.create_subscription(JointState, "/joint_states", received.append,
                                  qos_profile_sensor_data)
     state = ros_node.create_publisher(ActuatorState, "/actuator/state",
-                                      PUBLISH_QOS["/actuator/state"])
+                                      ACTUATOR_STATE.publish_qos)
     proc = start_node("hip_angle_publisher", *ARGS)
     assert spin_until(ros_node, lambda: ros_node.count_subscribers("/actuator/state") > 0, 30.0)
     feed(ros_node, spin_until, state, lambda t: (5.0, 5.0), 20.0, lambda: bool(received))
@@ -59,7 +59,7 @@ def test_moving_wearer_is_refused_and_nothing_is_published(ros_node, spin_until,
     ros_node.create_subscription(JointState, "/joint_states", received.append,
                                  qos_profile_sensor_data)
     state = ros_node.create_publisher(ActuatorState, "/actuator/state",
-                                      PUBLISH_QOS["/actuator/state"])
+                                      ACTUATOR_STATE.publish_qos)
     proc = start_node("hip_angle_publisher", *ARGS)
     assert spin_until(ros_node, lambda: ros_node.count_subscribers("/actuator/state") > 0, 30.0)
     refused = lambda: "zero-posture calibration refused" in proc.output()  # noqa: E731

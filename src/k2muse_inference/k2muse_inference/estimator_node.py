@@ -2,33 +2,28 @@
 
 A thin shell over ``HipMomentEstimator``: it declares the parameters, loads and checks the
 model folder (refusing to start on a mismatch), picks a backend with fallback, and moves
-messages in and out. Topics and QoS follow docs/architecture.md section 3.
+messages in and out. Topics and QoS come from the topic table (exo_common.topics).
 """
 
 from __future__ import annotations
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.exceptions import (
-    InvalidParameterTypeException,
-    InvalidParameterValueException,
-    ParameterUninitializedException,
-)
+from exo_common.diagnostics import Diagnostics
+from exo_common.node_params import declare_config
+from exo_common.node_runner import request_realtime_priority, run_node
+from exo_common.topics import HIP_MOMENT_ESTIMATE, JOINT_STATES, publisher, subscription
 from rclpy.node import Node
-from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 
 from exo_msgs.msg import HipMomentEstimate
 from k2muse_inference.backends import (
-    BACKEND_NAMES,
     BackendOptions,
     BackendUnavailable,
     ModelMismatch,
     select_backend,
 )
 from k2muse_inference.ensemble import Ensemble
-from k2muse_inference.estimator import OK, WARN, HipMomentEstimator
+from k2muse_inference.estimator import HipMomentEstimator
+from k2muse_inference.estimator_config import EstimatorNodeConfig
 from k2muse_inference.model import (
     Expectations,
     FeatureBuilder,
@@ -37,84 +32,16 @@ from k2muse_inference.model import (
     load_model_spec,
 )
 from k2muse_inference.model_folder import ArtifactError
-from k2muse_inference.node_runner import request_realtime_priority, run_node
 from k2muse_inference.window import WindowSpec
 
 NODE_NAME = "hip_moment_estimator"
-LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN}
-
-
-def _reliable(depth: int) -> QoSProfile:
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE
-    )
-
-
-# Best effort, so an encoder driver publishing with qos_profile_sensor_data is heard as well as
-# a reliable replay; a short queue, since every sample feeds the window but a backlog must be
-# dropped rather than turned into latency.
-JOINT_STATES_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                              reliability=ReliabilityPolicy.BEST_EFFORT)
-
-
-def _float(description: str, low: float, high: float) -> ParameterDescriptor:
-    return ParameterDescriptor(
-        description=description,
-        floating_point_range=[FloatingPointRange(from_value=low, to_value=high)],
-    )
-
-
-def _int(description: str, low: int, high: int) -> ParameterDescriptor:
-    return ParameterDescriptor(
-        description=description, integer_range=[IntegerRange(from_value=low, to_value=high)]
-    )
-
-
-def _text(description: str) -> ParameterDescriptor:
-    return ParameterDescriptor(description=description)
-
-
-# name -> (default, descriptor); string arrays default to "not set" = empty.
-PARAMETERS = {
-    "model_folder": ("", _text("model folder with manifest.json (written by k2muse_learning)")),
-    "backend": ("auto", _text(f"auto or one of {', '.join(BACKEND_NAMES)}; falls back in order "
-                              "tensorrt, onnxruntime, pytorch when the choice cannot load")),
-    "onnx_threads": (1, _int("ONNX Runtime intra-op threads", 1, 64)),
-    "onnx_prefer_simplified": (True, _text("use onnx_sim/ files before onnx/ ones")),
-    "torch_threads": (1, _int("PyTorch intra-op threads", 1, 64)),
-    "left_joint": ("left_hip_joint", _text("JointState name of the left hip (flexion +, rad)")),
-    "right_joint": ("right_hip_joint", _text("JointState name of the right hip")),
-    "expected_sample_rate_hz": (0.0, _float(
-        "refuse a model whose sample rate differs (0: accept the manifest's)", 0.0, 10000.0)),
-    "expected_window_length": (0, _int(
-        "refuse a model whose window length differs (0: accept the manifest's)", 0, 100000)),
-    "expected_inputs": (Parameter.Type.STRING_ARRAY, _text(
-        "refuse a model whose input channels differ, e.g. [hip_angle, hip_velocity]")),
-    "mode_keys": (Parameter.Type.STRING_ARRAY, _text(
-        "per-mode models to average (not set: every model of the ensemble)")),
-    "max_gap_s": (0.05, _float("a longer gap between samples restarts the window, s",
-                               0.001, 10.0)),
-    "min_angle_rad": (-1.0, _float("samples below are absurd and restart the window, rad",
-                                   -3.2, 0.0)),
-    "max_angle_rad": (2.6, _float("samples above are absurd and restart the window, rad",
-                                  0.0, 3.2)),
-    "max_abs_velocity_rad_s": (20.0, _float(
-        "a sample implying a faster hip is an encoder glitch and is skipped, rad/s", 0.1, 1000.0)),
-    "max_abs_moment_nm_per_kg": (5.0, _float(
-        "an ensemble output beyond this is rejected (leg marked invalid), N·m/kg", 0.1, 100.0)),
-    "stale_timeout_s": (0.1, _float("input silent longer than this is stale, s", 0.005, 10.0)),
-    "max_input_age_s": (0.5, _float(
-        "drop samples whose stamp is older than this on arrival, s (0: no check)", 0.0, 60.0)),
-    "max_stamp_lead_s": (0.1, _float(
-        "drop samples stamped further than this ahead of the receive clock, s", 0.001, 60.0)),
-    "diagnostics_period_s": (1.0, _float("period of /diagnostics messages, s", 0.05, 60.0)),
-    "realtime_priority": (0, _int("SCHED_FIFO priority of the node's threads (0: normal"
-                                   " scheduling; warns without permission)", 0, 98)),
-}
 
 
 class StartupError(RuntimeError):
     """The node cannot run with this model folder or configuration."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"cannot start: {reason}")
 
 
 class HipMomentEstimatorNode(Node):
@@ -122,55 +49,44 @@ class HipMomentEstimatorNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        try:
-            for name, (default, descriptor) in PARAMETERS.items():
-                self.declare_parameter(name, default, descriptor)
-        except (InvalidParameterValueException, InvalidParameterTypeException) as error:
-            raise StartupError(str(error)) from error
-        request_realtime_priority(self, self._param("realtime_priority"))
+        self.config: EstimatorNodeConfig = declare_config(self, EstimatorNodeConfig)
+        request_realtime_priority(self, self.config.realtime_priority)
         self.estimator, self.spec, self.backend_name = self._build()
-        self._joint_names = (self._param("left_joint"), self._param("right_joint"))
+        self._joint_names = (self.config.left_joint, self.config.right_joint)
         self._index_cache: tuple[tuple[str, ...], tuple[int | None, ...]] = ((), (None, None))
         self._was_stale = True
 
-        self._publisher = self.create_publisher(HipMomentEstimate, "/hip_moment/estimate",
-                                                _reliable(100))
-        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", _reliable(10))
-        self.create_subscription(JointState, "/joint_states", self._on_joint_state,
-                                 JOINT_STATES_QOS)
-        self.create_timer(self._param("diagnostics_period_s"), self._publish_diagnostics)
-
-    def _param(self, name: str):
-        try:
-            return self.get_parameter(name).value
-        except ParameterUninitializedException:  # a string array left unset
-            return None
+        self._publisher = publisher(self, HIP_MOMENT_ESTIMATE)
+        self._diagnostics = Diagnostics(self, "k2muse_inference", NODE_NAME)
+        subscription(self, JOINT_STATES, self._on_joint_state)
+        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
 
     def _build(self) -> tuple[HipMomentEstimator, ModelSpec, str]:
-        folder = self._param("model_folder")
+        config = self.config
+        folder = config.model_folder
         if not folder:
             raise StartupError("parameter model_folder is not set")
         expected = Expectations(
-            sample_rate_hz=self._param("expected_sample_rate_hz"),
-            window_length=self._param("expected_window_length"),
-            inputs=tuple(self._param("expected_inputs") or ()),
-            mode_keys=tuple(self._param("mode_keys") or ()),
+            sample_rate_hz=config.expected_sample_rate_hz,
+            window_length=config.expected_window_length,
+            inputs=tuple(config.expected_inputs),
+            mode_keys=tuple(config.mode_keys),
         )
-        requested = self._param("backend")
+        requested = config.backend
         try:
             spec = load_model_spec(folder, expected)
             selection = select_backend(requested, spec.ensemble, BackendOptions(
-                onnx_threads=self._param("onnx_threads"),
-                onnx_prefer_simplified=self._param("onnx_prefer_simplified"),
-                torch_threads=self._param("torch_threads"),
+                onnx_threads=config.onnx_threads,
+                onnx_prefer_simplified=config.onnx_prefer_simplified,
+                torch_threads=config.torch_threads,
             ))
             window = WindowSpec(
                 sample_rate_hz=spec.sample_rate_hz,
                 window_length=spec.window_length,
-                max_gap_s=self._param("max_gap_s"),
-                min_angle_rad=self._param("min_angle_rad"),
-                max_angle_rad=self._param("max_angle_rad"),
-                max_abs_velocity_rad_s=self._param("max_abs_velocity_rad_s"),
+                max_gap_s=config.max_gap_s,
+                min_angle_rad=config.min_angle_rad,
+                max_angle_rad=config.max_angle_rad,
+                max_abs_velocity_rad_s=config.max_abs_velocity_rad_s,
             )
         except (ArtifactError, ManifestMismatch, ModelMismatch, BackendUnavailable,
                 ValueError) as error:
@@ -185,10 +101,10 @@ class HipMomentEstimatorNode(Node):
         estimator = HipMomentEstimator(
             window,
             FeatureBuilder(spec.inputs, spec.sample_rate_hz),
-            Ensemble(selection.backend, self._param("max_abs_moment_nm_per_kg")),
-            stale_timeout_s=self._param("stale_timeout_s"),
-            max_input_age_s=self._param("max_input_age_s"),
-            max_stamp_lead_s=self._param("max_stamp_lead_s"),
+            Ensemble(selection.backend, config.max_abs_moment_nm_per_kg),
+            stale_timeout_s=config.stale_timeout_s,
+            max_input_age_s=config.max_input_age_s,
+            max_stamp_lead_s=config.max_stamp_lead_s,
         )
         return estimator, spec, selection.backend.name
 
@@ -233,21 +149,13 @@ class HipMomentEstimatorNode(Node):
         values = {
             "backend": self.backend_name,
             "model_id": self.spec.model_id,
-            "ensemble_size": str(len(self.spec.ensemble.mode_keys)),
+            "ensemble_size": len(self.spec.ensemble.mode_keys),
             **health.values,
         }
-        status = DiagnosticStatus(
-            level=LEVELS.get(health.level, DiagnosticStatus.ERROR),
-            name=f"{self.get_name()}: hip moment estimate",
-            message=health.message,
-            hardware_id=self.spec.model_id,
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = now.to_msg()
-        self._diagnostics.publish(array)
+        self._diagnostics.publish(health.level, health.message, values,
+                                  hardware_id=self.spec.model_id)
 
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point: run the node until stopped; exit 1 with one line if it cannot start."""
-    return run_node(HipMomentEstimatorNode, args, errors={StartupError: (1, "cannot start: ")})
+    return run_node(HipMomentEstimatorNode, args, user_errors=(StartupError,))

@@ -1,7 +1,5 @@
 """The one entry point of every node in the workspace: spin until SIGINT or SIGTERM, exit clean.
 
-It lives in the lowest package that has nodes, so exo_control's nodes share it too.
-
 rclpy's own signal handlers shut the context down from a helper thread and raise
 KeyboardInterrupt wherever the main thread happens to be. Inside a pybind11 call (taking a
 message, say) that surfaces as an unrelated RuntimeError while rclpy.ok() is still true, so a
@@ -21,27 +19,30 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+
+from exo_common.params import ConfigError
 
 POLL_S = 0.1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
-             errors: Mapping[type[Exception], tuple[int, str]] | None = None,
+             user_errors: tuple[type[Exception], ...] = (),
              until: Callable[[Node], bool] | None = None) -> int:
     """Create ``node_class()`` and spin it until a stop signal (or ``until(node)`` is true).
 
-    ``errors`` maps an exception type raised while the node starts or runs (a bad parameter,
-    a missing file) to ``(exit status, message prefix)``: it is reported as one line on stderr
-    instead of a traceback. The node's ``close()``, when it has one, runs on every exit.
+    A bad parameter (ConfigError) exits 2 and one of ``user_errors`` (a missing file, say)
+    exits 1, each reported as one line on stderr instead of a traceback. The node's
+    ``close()``, when it has one, runs on every exit.
     """
-    errors = dict(errors or {})
+    errors = {ConfigError: 2, **{kind: 1 for kind in user_errors}}
     stop = threading.Event()
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda _sig, _frame: stop.set())
@@ -55,8 +56,8 @@ def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
         while not stop.is_set() and rclpy.ok() and not (until is not None and until(node)):
             executor.spin_once(timeout_sec=POLL_S)
     except tuple(errors) as exc:
-        status, prefix = next(v for kind, v in errors.items() if isinstance(exc, kind))
-        print(f"{os.path.basename(sys.argv[0])}: {prefix}{exc}", file=sys.stderr)
+        status = next(v for kind, v in errors.items() if isinstance(exc, kind))
+        print(f"{os.path.basename(sys.argv[0])}: {exc}", file=sys.stderr)
         return status
     except ExternalShutdownException:
         pass
@@ -74,6 +75,36 @@ def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return 0
+
+
+class ManagedNode(LifecycleNode):
+    """A lifecycle node: configure validates, activate starts the work, the rest stops safely.
+
+    Subclasses implement ``on_configure``/``on_activate``/``on_deactivate``/``on_cleanup``/
+    ``on_shutdown`` and ``close`` (what SIGINT runs). With ``autostart`` the node configures
+    and activates itself, so ``ros2 run`` and launch files need no lifecycle manager; a failed
+    transition then ends the process with its reason, like an absurd parameter.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.transition_error: str | None = None
+
+    def refuse(self, reason: str) -> TransitionCallbackReturn:
+        """Log why a transition is refused and return FAILURE."""
+        self.transition_error = reason
+        self.get_logger().error(reason)
+        return TransitionCallbackReturn.FAILURE
+
+    def autostart(self, enabled: bool) -> None:
+        """Configure and activate now when ``enabled``; raise ConfigError if either fails."""
+        if not enabled:
+            self.get_logger().info("waiting for lifecycle transitions (autostart false)")
+            return
+        for transition in (self.trigger_configure, self.trigger_activate):
+            if transition() != TransitionCallbackReturn.SUCCESS:
+                raise ConfigError(self.transition_error
+                                  or f"{self.get_name()}: {transition.__name__} failed")
 
 
 def request_realtime_priority(node: Node, priority: int) -> bool:

@@ -3,8 +3,9 @@
 Each configuration is a frozen dataclass whose fields carry a description, a unit-bearing name
 and an allowed range (or a set of choices) in their metadata. The same metadata validates a
 configuration in pure code (``validate_fields``) and becomes the ROS ParameterDescriptor in the
-node layer, so an absurd value is rejected identically whether it comes from a unit test, a
-YAML file, the command line or a live ``set_parameters`` call.
+node layer (:mod:`exo_common.node_params`), so an absurd value is rejected identically whether it
+comes from a unit test, a YAML file, the command line or a live ``set_parameters`` call. An empty
+list default is a string array left unset (the node reads it back as the empty list).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
+
+
+class ConfigError(ValueError):
+    """A node parameter has an absurd value; the message names it."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The ROS layer every node shares: topic table, parameters, diagnostics, entry point."""
