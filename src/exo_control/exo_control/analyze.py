@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from k2muse_dataset.cli_errors import run_command
+from sklearn.metrics import max_error, r2_score, root_mean_squared_error
 
 from .trial_source import DEFAULT_JOINT_NAMES
 
@@ -264,11 +265,11 @@ def fit_metrics(estimate: np.ndarray, measured: np.ndarray) -> dict | None:
     keep = np.isfinite(estimate) & np.isfinite(measured)
     if keep.sum() < 2:
         return None
-    error = estimate[keep] - measured[keep]
-    spread = np.sum((measured[keep] - measured[keep].mean()) ** 2)
-    return {"rmse": float(np.sqrt(np.mean(error ** 2))),
-            "r2": float(1.0 - np.sum(error ** 2) / spread) if spread > 0 else None,
-            "bias": float(error.mean()), "max_abs_error": float(np.abs(error).max()),
+    estimate, measured = estimate[keep], measured[keep]
+    return {"rmse": float(root_mean_squared_error(measured, estimate)),
+            "r2": float(r2_score(measured, estimate)) if np.ptp(measured) > 0 else None,
+            "bias": float(np.mean(estimate - measured)),
+            "max_abs_error": float(max_error(measured, estimate)),
             "samples": int(keep.sum())}
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from sklearn.metrics import r2_score, root_mean_squared_error
 from tqdm import tqdm
 
 from k2muse_learning.artifacts import TrainedModel, write_model_folder
@@ -104,14 +105,12 @@ class TrainingConfig:
 
 
 def regression_metrics(measured: np.ndarray, estimated: np.ndarray) -> dict[str, float]:
-    """RMSE (N·m/kg) and coefficient of determination R²."""
+    """RMSE (N·m/kg) and R² (scikit-learn); NaN where undefined (no samples, no spread)."""
     measured, estimated = np.asarray(measured, float), np.asarray(estimated, float)
     if measured.size == 0:
         return {"rmse_nm_per_kg": float("nan"), "r2": float("nan")}
-    residual = np.sum((measured - estimated) ** 2)
-    total = np.sum((measured - measured.mean()) ** 2)
-    return {"rmse_nm_per_kg": float(np.sqrt(residual / measured.size)),
-            "r2": float(1.0 - residual / total) if total > 0 else float("nan")}
+    return {"rmse_nm_per_kg": float(root_mean_squared_error(measured, estimated)),
+            "r2": float(r2_score(measured, estimated)) if np.ptp(measured) > 0 else float("nan")}
 
 
 def predict_leg(model: HipMomentTCN, leg: LegSeries, window_length: int) -> np.ndarray:

@@ -13,7 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, r2_score
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    r2_score,
+    root_mean_squared_error,
+)
 
 from .dataset import JOINTS, TrialFeatures
 from .models import TrialModel
@@ -27,7 +33,7 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     out = {}
     for j, joint in enumerate(JOINTS):
         truth, pred = y_true[:, j], y_pred[:, j]
-        rmse = float(np.sqrt(np.mean((truth - pred) ** 2)))
+        rmse = float(root_mean_squared_error(truth, pred)) if truth.size else float("nan")
         span = float(np.ptp(truth))
         out[f"rmse_deg_{joint}"] = rmse
         out[f"r2_{joint}"] = float(r2_score(truth, pred)) if truth.size > 1 else float("nan")
