@@ -78,7 +78,7 @@ def default_limits(assistance: dict | None = None, controller: dict | None = Non
     Each argument: parameter overrides (name -> value) of that node, as in its YAML file; the
     rest are the nodes' defaults.
     """
-    from .params import config_from_mapping
+    from exo_common.params import config_from_mapping
 
     a, c, f = (config_from_mapping(kind, values or {}) for kind, values in zip(
         _limit_configs().values(), (assistance, controller, actuator), strict=True))
@@ -96,8 +96,7 @@ def limits_from_params_files(paths: Sequence[str | Path]) -> Limits:
     and names are ignored.
     """
     import yaml
-
-    from .params import field_specs
+    from exo_common.params import field_specs
 
     sections: dict[str, dict] = {name: {} for name in LIMIT_SECTIONS}
     for path in paths:
