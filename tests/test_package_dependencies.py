@@ -78,9 +78,10 @@ OPTIONAL = {
         "cuda": "cuda-python device buffers of the tensorrt backend (tensorrt_runner.py)",
     },
     ("k2muse_inference", TEST): {
-        # A test_depend would close the cycle k2muse_learning -> k2muse_inference (model_folder)
-        # that colcon cannot order; the tests use it to build their model folders.
+        # Both exec_depend on k2muse_inference (model_folder, features): a test_depend would close
+        # a cycle colcon cannot order. The tests build their trials and model folders with them.
         "k2muse_learning": "builds the tests' model folders; declaring it makes a cycle",
+        "k2muse_dataset": "generates the tests' trials; declaring it makes a cycle",
     },
     ("exo_control", RUNTIME): {
         "k2muse_learning": "exo-demo's training step only (demo.py); no node imports it",
@@ -111,7 +112,8 @@ NOT_IMPORTED = {
 # its submodules). exo_msgs (interfaces) may be imported by any package.
 ALLOWED_IMPORTS = {
     "exo_common": set(),  # the ROS layer every node shares
-    "k2muse_dataset": set(),
+    # The bag export writes the contract's hip velocity.
+    "k2muse_dataset": {"k2muse_inference.features"},
     # The model contract: folder format, input features (training windows = live windows) and
     # the TensorRT runner the engine builder checks parity with.
     "k2muse_learning": {"k2muse_dataset", "k2muse_inference.model_folder",
