@@ -6,8 +6,8 @@ The imports are read with ``ast`` from every Python file of a package (module le
 functions; ``pytest.importorskip("x")`` and ``importlib.import_module("x")`` count as
 importing ``x``). Runtime files must match the
 ``exec_depend`` keys; test files (``test/``) must match the ``test_depend`` keys, less what is
-already an ``exec_depend``. Optional libraries, dependencies that are not imports and the one
-test import that cannot be declared are listed below, each with its reason.
+already an ``exec_depend``. Optional libraries and dependencies that are not imports are
+listed below, each with its reason.
 """
 
 from __future__ import annotations
@@ -74,14 +74,10 @@ OPTIONAL = {
     ("k2muse_inference", RUNTIME): {
         "torch": "pytorch backend only",
         "k2muse_learning": "pytorch backend only (weights); onnxruntime and tensorrt need neither",
-        "tensorrt": "tensorrt backend, GPU machines only (tensorrt_runner.py)",
-        "cuda": "cuda-python device buffers of the tensorrt backend (tensorrt_runner.py)",
     },
-    ("k2muse_inference", TEST): {
-        # Both exec_depend on k2muse_inference (model_folder, features): a test_depend would close
-        # a cycle colcon cannot order. The tests build their trials and model folders with them.
-        "k2muse_learning": "builds the tests' model folders; declaring it makes a cycle",
-        "k2muse_dataset": "generates the tests' trials; declaring it makes a cycle",
+    ("k2muse_model", RUNTIME): {
+        "tensorrt": "TensorRT engines, GPU machines only (tensorrt_runner.py, imported on demand)",
+        "cuda": "cuda-python device buffers of the TensorRT runner (tensorrt_runner.py)",
     },
     ("exo_control", RUNTIME): {
         "k2muse_learning": "exo-demo's training step only (demo.py); no node imports it",
@@ -99,6 +95,9 @@ OPTIONAL = {
 
 # Declared though no Python file imports them: (package, scope) -> {key: why}.
 NOT_IMPORTED = {
+    ("exo_control", RUNTIME): {
+        "k2muse_inference": "its graph starts the estimator node (an executable)",
+    },
     ("exo_control", TEST): {
         "ros2launch": "test_launch_cli runs `ros2 launch`",
         "ros2run": "test_launch_cli runs `ros2 run`",
@@ -112,14 +111,14 @@ NOT_IMPORTED = {
 # its submodules). exo_msgs (interfaces) may be imported by any package.
 ALLOWED_IMPORTS = {
     "exo_common": set(),  # the ROS layer every node shares
-    # The bag export writes the contract's hip velocity.
-    "k2muse_dataset": {"k2muse_inference.features"},
     # The model contract: folder format, input features (training windows = live windows) and
-    # the TensorRT runner the engine builder checks parity with.
-    "k2muse_learning": {"k2muse_dataset", "k2muse_inference.model_folder",
-                        "k2muse_inference.features", "k2muse_inference.tensorrt_runner"},
-    "k2muse_inference": {"exo_common"},
-    "exo_control": {"exo_common", "k2muse_dataset", "k2muse_inference"},
+    # the TensorRT runner (the engine builder's parity check, the tensorrt backend).
+    "k2muse_model": set(),
+    # The bag export writes the contract's hip velocity.
+    "k2muse_dataset": {"k2muse_model"},
+    "k2muse_learning": {"k2muse_dataset", "k2muse_model"},
+    "k2muse_inference": {"exo_common", "k2muse_model"},
+    "exo_control": {"exo_common", "k2muse_dataset", "k2muse_model"},
     "exo_hardware": {"exo_common", "exo_control"},
     "exo_bringup": {"exo_common", "exo_control", "k2muse_inference", "exo_hardware"},
 }
@@ -339,12 +338,12 @@ def test_unknown_modules_and_stale_or_declared_optional_entries_are_reported(tmp
 
 
 def test_an_import_against_the_direction_is_reported(tmp_path):
-    package_dir = _write_package(tmp_path, "k2muse_learning", ["k2muse_inference"], {
-        "k2muse_learning/ok.py": "from k2muse_inference.model_folder import verify_folder\n",
+    package_dir = _write_package(tmp_path, "k2muse_learning", ["k2muse_model"], {
+        "k2muse_learning/ok.py": "from k2muse_model.model_folder import verify_folder\n",
         "k2muse_learning/bad.py": "def f():\n    from k2muse_inference.estimator import x\n",
     })
     found = direction_violations(package_dir, "k2muse_learning",
-                                 {"k2muse_learning", "k2muse_inference"})
+                                 {"k2muse_learning", "k2muse_model", "k2muse_inference"})
     assert found == {("k2muse_learning", "k2muse_learning/bad.py", "k2muse_inference.estimator")}
 
 

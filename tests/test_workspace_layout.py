@@ -9,10 +9,11 @@ import pytest
 from catkin_pkg.package import parse_package
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PYTHON_PACKAGES = ["exo_common", "k2muse_dataset", "k2muse_learning", "k2muse_inference",
-                   "exo_control", "exo_hardware", "exo_bringup"]
-# exo_common: the nodes' shared library; bringup: launch only
-NODE_PACKAGES = [name for name in PYTHON_PACKAGES if name not in ("exo_common", "exo_bringup")]
+PYTHON_PACKAGES = ["exo_common", "k2muse_model", "k2muse_dataset", "k2muse_learning",
+                   "k2muse_inference", "exo_control", "exo_hardware", "exo_bringup"]
+# exo_common: the nodes' shared library; k2muse_model: the model contract; bringup: launch only
+NODE_PACKAGES = [name for name in PYTHON_PACKAGES
+                 if name not in ("exo_common", "k2muse_model", "exo_bringup")]
 
 
 @pytest.mark.parametrize("name", PYTHON_PACKAGES)

@@ -108,7 +108,7 @@ fi
 pkg_inputs=("$root"/src/*/setup.py "$root"/src/*/setup.cfg "$root"/src/*/package.xml)
 if step_needed packages "${pkg_inputs[@]}"; then
   log "installing the workspace packages in editable mode"
-  for pkg in exo_common k2muse_dataset k2muse_learning k2muse_inference exo_control exo_hardware exo_bringup; do
+  for pkg in exo_common k2muse_model k2muse_dataset k2muse_learning k2muse_inference exo_control exo_hardware exo_bringup; do
     pip_install --no-deps --no-build-isolation -e "$root/src/$pkg"
   done
   step_done packages

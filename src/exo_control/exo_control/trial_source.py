@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from k2muse_inference.features import angular_velocity
+from k2muse_model.features import angular_velocity
 
 SAGITTAL = 0
 DEFAULT_JOINT_NAMES = ("left_hip_joint", "right_hip_joint")

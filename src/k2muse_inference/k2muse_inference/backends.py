@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
-from k2muse_inference.model_folder import (
+from k2muse_model.model_folder import (
     ArtifactError,
     check_onnx_input,
     check_recorded_facts,
@@ -281,7 +280,7 @@ class TensorRTBackend:
     name = "tensorrt"
 
     def __init__(self, ensemble: EnsembleFiles, options: BackendOptions):
-        from k2muse_inference.tensorrt_runner import (
+        from k2muse_model.tensorrt_runner import (
             TensorRTRunner,
             TensorRTUnavailable,
             require_tensorrt,

@@ -11,6 +11,7 @@ from exo_common.diagnostics import Diagnostics
 from exo_common.node_params import declare_config
 from exo_common.node_runner import request_realtime_priority, run_node
 from exo_common.topics import HIP_MOMENT_ESTIMATE, JOINT_STATES, publisher, subscription
+from k2muse_model.model_folder import ArtifactError
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
@@ -31,7 +32,6 @@ from k2muse_inference.model import (
     ModelSpec,
     load_model_spec,
 )
-from k2muse_inference.model_folder import ArtifactError
 from k2muse_inference.window import WindowSpec
 
 NODE_NAME = "hip_moment_estimator"

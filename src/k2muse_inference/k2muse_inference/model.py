@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from k2muse_model.features import angular_velocity
+from k2muse_model.model_folder import verify_folder
 
 from k2muse_inference.backends import EnsembleFiles
-from k2muse_inference.features import angular_velocity
-from k2muse_inference.model_folder import verify_folder
 
 # Input channels this node can compute from a hip angle stream, with their units.
 SUPPORTED_INPUTS = {"hip_angle": "rad", "hip_velocity": "rad/s"}

@@ -162,3 +162,10 @@ def test_future_stamp_is_dropped_counted_and_estimation_recovers(make_estimator,
     assert estimator.future_stamps == 1
     with pytest.raises(ValueError, match="max_stamp_lead_s"):
         make_estimator(max_stamp_lead_s=0.0)
+
+
+def test_live_features_drop_only_the_leading_predecessor():
+    angles = np.array([0.0, 0.01, 0.03, 0.06])
+    features = FeatureBuilder(["hip_angle", "hip_velocity"], 100.0)(angles)
+    assert features.dtype == np.float32 and features.shape == (2, 3)
+    np.testing.assert_allclose(features, [[0.01, 0.03, 0.06], [1.0, 2.0, 3.0]], rtol=1e-6)

@@ -16,8 +16,8 @@ from k2muse_inference.backends import (
     select_backend,
 )
 from k2muse_inference.model import Expectations, ManifestMismatch, load_model_spec
-from k2muse_inference.model_folder import ArtifactError
 from k2muse_learning.tcn_demo import gait_like_windows
+from k2muse_model.model_folder import ArtifactError
 
 
 def test_spec_follows_the_manifest(model_folder):
@@ -110,7 +110,7 @@ def test_requested_tensorrt_falls_back_to_onnxruntime(spec):
 
 @pytest.mark.gpu
 def test_tensorrt_backend_matches_onnxruntime(tmp_path):
-    from k2muse_inference.tensorrt_runner import tensorrt_available
+    from k2muse_model.tensorrt_runner import tensorrt_available
 
     if not tensorrt_available():
         pytest.skip("needs tensorrt, cuda-python and a CUDA device")

@@ -3,7 +3,7 @@
 A folder holds one model per walking mode (mode_key), each as safetensors weights, ONNX
 (dynamic and fixed batch 1), simplified ONNX and, where TensorRT is available, an engine,
 plus manifest.json listing the sha256 of every file. The read-side contract (schema, paths,
-checksums) lives in the torch-free ``k2muse_inference.model_folder``; ``load_manifest`` here
+checksums) lives in the torch-free ``k2muse_model.model_folder``; ``load_manifest`` here
 adds what needs the training stack: the architecture rebuilt as a ``TCNConfig`` and every ONNX
 and safetensors file opened and compared with the manifest. The writer records the manifest's
 inputs, sample rate and window inside every model file, so a manifest edit that keeps the
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import onnx
 from k2muse_dataset.atomic import staging_prefix, sweep_leftovers
-from k2muse_inference.model_folder import (
+from k2muse_model.model_folder import (
     FORMAT_VERSION,
     INPUT_UNITS,
     MANIFEST_FORMAT,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from k2muse_inference.features import angular_velocity
+from k2muse_model.features import angular_velocity
 
 from k2muse_learning.artifacts import TrainedModel, write_model_folder
 from k2muse_learning.tcn import TCNConfig, build_tcn

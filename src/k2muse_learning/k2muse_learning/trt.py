@@ -1,7 +1,7 @@
 """TensorRT engine build (Python API), an offline export step: usable where TensorRT and CUDA are.
 
-Engines are run - for the export's parity check as on the device - by the inference
-package's runner (``k2muse_inference.tensorrt_runner``, cuda-python buffers, no torch), which
+Engines are run - for the export's parity check as on the device - by the model
+contract's runner (``k2muse_model.tensorrt_runner``, cuda-python buffers, no torch), which
 this module re-exports so export and report code keep one import.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from k2muse_inference.tensorrt_runner import (
+from k2muse_model.tensorrt_runner import (
     TensorRTRunner,
     TensorRTStreamingRunner,
     TensorRTUnavailable,

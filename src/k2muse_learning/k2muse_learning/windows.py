@@ -3,7 +3,7 @@
 Each leg of each trial is a separate series (one model serves both legs; the sagittal hip
 angle and moment need no mirroring). Inputs are raw SI values in the manifest's channel order:
 hip_angle (rad, flexion +) and optionally hip_velocity (rad/s, the backward difference of
-``k2muse_inference.features.angular_velocity``, the same call the live estimator makes). The
+``k2muse_model.features.angular_velocity``, the same call the live estimator makes). The
 target is the sagittal hip moment (N·m/kg, extension +) at the window's last sample, restricted
 to the trial's accepted strides.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from k2muse_dataset.trial_h5 import SIDES, Trial, TrialFileError, iter_trial_files, read_trial_h5
-from k2muse_inference.features import angular_velocity
+from k2muse_model.features import angular_velocity
 from numpy.lib.stride_tricks import sliding_window_view
 
 from k2muse_learning.artifacts import INPUT_UNITS

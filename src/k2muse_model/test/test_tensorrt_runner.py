@@ -1,12 +1,11 @@
-"""The TensorRT runner: IO bookkeeping without a GPU, clear refusals, and a lean import chain."""
+"""The TensorRT runner: IO bookkeeping without a GPU and clear refusals."""
 
-import subprocess
 import sys
 import types
 
 import numpy as np
 import pytest
-from k2muse_inference.tensorrt_runner import (
+from k2muse_model.tensorrt_runner import (
     DeviceBuffers,
     TensorRTRunner,
     TensorRTUnavailable,
@@ -93,26 +92,3 @@ def test_runner_without_cuda_python_names_it(tmp_path, monkeypatch):
                                                   r"cuda-python\); the TensorRT runner needs"):
         TensorRTRunner(tmp_path / "LG_0.engine")
     assert not tensorrt_available()
-
-
-def test_tensorrt_and_onnxruntime_backends_load_without_torch_or_training_code(model_folder):
-    """Building the backends the device uses must not pull in the training stack."""
-    code = f"""
-import sys
-from k2muse_inference.backends import BackendOptions, BackendUnavailable, TensorRTBackend
-from k2muse_inference.backends import select_backend
-from k2muse_inference.model import Expectations, load_model_spec
-import k2muse_inference.estimator, k2muse_inference.tensorrt_runner
-
-ensemble = load_model_spec({str(model_folder)!r}, Expectations()).ensemble
-try:
-    TensorRTBackend(ensemble, BackendOptions())
-except BackendUnavailable:
-    pass
-select_backend("onnxruntime", ensemble, BackendOptions())
-print(sorted(m for m in ("torch", "onnx", "safetensors", "onnxslim", "k2muse_learning")
-             if m in sys.modules))
-"""
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
-    assert result.stdout.strip() == "[]"

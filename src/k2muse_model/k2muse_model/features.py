@@ -5,8 +5,8 @@ a backward difference (rad/s), the causal estimate a live encoder stream can giv
 sample. Training windows (``k2muse_learning.windows``), the live estimator
 (``k2muse_inference.model.FeatureBuilder``) and the replay's velocity (``exo_control``) all
 call it, so a model sees in deployment exactly the velocity it was trained on. It lives in
-the inference package, which training already imports for the model-folder contract and
-which needs nothing heavier than numpy.
+the model contract package, which both sides import and which needs nothing heavier than
+numpy.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from k2muse_inference.features import angular_velocity
-from k2muse_inference.model import FeatureBuilder
+from k2muse_model.features import angular_velocity
 
 
 def test_backward_difference_with_the_first_sample_repeating_the_second():
@@ -30,10 +29,3 @@ def test_too_short_or_ambiguous_input():
         angular_velocity(np.zeros(3))
     with pytest.raises(ValueError, match="time_s has shape"):
         angular_velocity(np.zeros(3), time_s=np.arange(4.0))
-
-
-def test_live_features_drop_only_the_leading_predecessor():
-    angles = np.array([0.0, 0.01, 0.03, 0.06])
-    features = FeatureBuilder(["hip_angle", "hip_velocity"], 100.0)(angles)
-    assert features.dtype == np.float32 and features.shape == (2, 3)
-    np.testing.assert_allclose(features, [[0.01, 0.03, 0.06], [1.0, 2.0, 3.0]], rtol=1e-6)
