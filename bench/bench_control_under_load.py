@@ -1,8 +1,9 @@
 """The replay graph judged by the force the wearer feels, idle and beside two busy loops.
 
-Generates a small dataset, trains the demo's short TCN on two participants, then replays a
-held-out participant's trial through the whole graph (exo_control.demo.run_graph: every node its
-own process over DDS, parameter files from exo_control.graph) twice in one run: on the machine
+Generates a small dataset, trains the demo's short TCN on two participants (exo_bringup.demo),
+then replays a held-out participant's trial through the whole graph
+(exo_control.graph_processes.run_graph: every node its own process over DDS, parameter files
+from exo_control.graph) twice in one run: on the machine
 as it is, and with two busy-loop processes beside it (on a 2-core machine that takes both cores
 away whenever the graph's processes are not running). For each it prints:
 
@@ -82,7 +83,7 @@ def run_condition(name: str, folder: Path, trial: Path, model: Path, body_mass_k
                   samples: int, busy: int) -> dict:
     """One replay through the graph with ``busy`` busy loops beside it."""
     from exo_control.analyze import analyze, limits_from_params_files
-    from exo_control.demo import config_files, run_graph
+    from exo_control.graph_processes import config_files, run_graph
 
     hogs = busy_loops(busy)
     try:
@@ -114,7 +115,7 @@ def print_row(name: str, f: dict) -> None:
 
 def main() -> int:
     """Idle and loaded runs, then the targets."""
-    from exo_control.demo import DemoSettings, make_dataset, replay_trial, train_model
+    from exo_bringup.demo import DemoSettings, make_dataset, replay_trial, train_model
     from k2muse_dataset.trial_h5 import read_trial_h5
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -100,13 +100,13 @@ class Listener:
 def main() -> None:
     """Run the graph once and print latency percentiles per hop."""
     import rclpy
-    from exo_control.demo import (
+    from exo_control.graph import CHAIN, TRIAL_REPLAY
+    from exo_control.graph_processes import (
         ProcessGroup,
         graph_parameters,
         node_arguments,
         wait_for_controller,
     )
-    from exo_control.graph import CHAIN, TRIAL_REPLAY
     from rclpy.executors import SingleThreadedExecutor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

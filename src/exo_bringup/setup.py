@@ -18,6 +18,14 @@ setup(
     zip_safe=True,
     maintainer="K2MUSE exo maintainers",
     maintainer_email="maintainers@k2muse-exo.dev",
-    description="System launch of the hip-exoskeleton assistance graph and its parameter files.",
+    description=(
+        "System launch of the hip-exoskeleton assistance graph and its parameter files;"
+        " exo-demo, the whole mission end to end."
+    ),
     license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "exo-demo = exo_bringup.demo:main",
+        ],
+    },
 )

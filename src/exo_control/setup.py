@@ -34,7 +34,6 @@ setup(
             "trial_replay = exo_control.replay_node:main",
             "topic_recorder = exo_control.recorder_node:main",
             "exo-analyze = exo_control.analyze:main",
-            "exo-demo = exo_control.demo:main",
         ],
     },
 )

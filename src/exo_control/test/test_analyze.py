@@ -257,7 +257,7 @@ def test_limits_follow_the_node_configuration(tmp_path):
 
 def test_limits_from_the_package_config_files():
     import yaml
-    from exo_control.demo import config_files
+    from exo_control.graph_processes import config_files
 
     files = config_files()
     actuator = yaml.safe_load(next(f for f in files if f.name == "actuator.yaml")

@@ -42,8 +42,8 @@ from exo_control.analyze import (
     summarise,
     time_to_zero,
 )
-from exo_control.demo import config_files, graph_parameters, node_arguments
 from exo_control.graph import CHAIN, RECORDER, REPLAY, TRIAL_REPLAY, graph_nodes, parameter_files
+from exo_control.graph_processes import config_files, graph_parameters, node_arguments
 
 ESTIMATE_RMSE_BOUND = 0.35  # N·m/kg; the synthetic moments span about ±1 N·m/kg
 FORCE_RMSE_BOUND_N = 25.0

@@ -26,7 +26,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 from exo_control.analyze import limit_violations, limits_from_params_files, load_recording  # noqa: E402
-from exo_control.demo import config_files, ros_arguments  # noqa: E402
+from exo_control.graph_processes import config_files, ros_arguments  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from exo_msgs.msg import (  # noqa: E402

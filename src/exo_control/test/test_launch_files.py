@@ -293,8 +293,8 @@ def test_launch_files_start_the_described_graph_with_every_parameter_file(instal
 
 def test_demo_and_graph_test_start_the_described_replay_graph():
     """exo-demo, bench_end_to_end and test_graph start graph_parameters' nodes so."""
-    from exo_control.demo import graph_parameters, node_arguments
     from exo_control.graph import CHAIN, RECORDER, REPLAY, TRIAL_REPLAY, graph_nodes, share_file
+    from exo_control.graph_processes import graph_parameters, node_arguments
 
     started = (*graph_parameters(Path("/m"), 70.0), RECORDER, TRIAL_REPLAY)
     assert set(started) == set(graph_nodes(REPLAY, (RECORDER,)))

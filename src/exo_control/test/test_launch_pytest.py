@@ -18,7 +18,7 @@ import pytest
 launch_pytest = pytest.importorskip("launch_pytest", reason="no ROS 2 launch stack: neither"
                                     " ../shared/ros2-launch nor a ROS 2 install is available")
 from exo_control.analyze import limits_from_params_files, load_recording, summarise  # noqa: E402
-from exo_control.demo import config_files  # noqa: E402
+from exo_control.graph_processes import config_files  # noqa: E402
 from launch import LaunchDescription  # noqa: E402
 from launch.actions import IncludeLaunchDescription, RegisterEventHandler  # noqa: E402
 from launch.event_handlers import OnProcessExit  # noqa: E402

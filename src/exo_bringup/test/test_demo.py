@@ -4,13 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-from exo_control.demo import (
+from exo_bringup.demo import (
     DEMO_MARKER,
     DemoError,
     DemoSettings,
     main,
     prepare_output,
-    ros_arguments,
     run_demo,
 )
 
@@ -45,14 +44,6 @@ def test_force_replaces_only_an_earlier_demo_folder(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DemoError, match="is a file"):
         prepare_output(tmp_path / "file", force=False)
-
-
-def test_ros_arguments_use_yaml_values(tmp_path):
-    args = ros_arguments({"loop": True, "rate_scale": 2.0, "joint_names": ["a", "b"],
-                          "trial_file": "/x y/t.h5"}, [tmp_path / "p.yaml"])
-    assert args == ["--ros-args", "--params-file", str(tmp_path / "p.yaml"),
-                    "-p", "loop:=true", "-p", "rate_scale:=2.0", "-p", "joint_names:=[a, b]",
-                    "-p", "trial_file:=/x y/t.h5"]
 
 
 def test_cli_refuses_absurd_options_with_one_line(tmp_path, capsys):
