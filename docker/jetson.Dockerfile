@@ -5,7 +5,7 @@
 #   docker build -f docker/jetson.Dockerfile -t k2muse-exo:jetson .          # on the Jetson
 #   docker run --rm -it --runtime nvidia --network host --ipc host \
 #       -v $PWD/models:/models k2muse-exo:jetson \
-#       ros2 launch exo_control assist.launch.py model_dir:=/models/P01 backend:=tensorrt
+#       ros2 launch exo_control assist.launch.py model_folder:=/models/P01 backend:=tensorrt
 #
 # Engines are specific to the GPU and TensorRT version: build them on the Jetson
 # (k2muse-tcn export --tensorrt, see docs/tcn.md), never copy them from a desktop.
