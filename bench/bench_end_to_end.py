@@ -37,8 +37,8 @@ def make_inputs(folder: Path, duration_s: float) -> tuple[Path, Path, float]:
     from k2muse_dataset.process import process_release
     from k2muse_dataset.synth import generate_release
     from k2muse_dataset.trial_h5 import iter_trial_files, read_trial_h5
-    from k2muse_learning.tcn import TCNConfig
     from k2muse_learning.tcn_demo import write_demo_model_folder
+    from k2muse_model.tcn import TCNConfig
 
     release = generate_release(folder / "release", participants=("P01",), mode_keys=("LG_0",),
                                trials=1, duration_s=duration_s, seed=0)

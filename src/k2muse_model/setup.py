@@ -16,7 +16,8 @@ setup(
     maintainer_email="maintainers@k2muse-exo.dev",
     description=(
         "The model contract between training and inference: model-folder manifest, hashes and"
-        " file resolution, the input features, and the TensorRT engine runner."
+        " file resolution, the input features, the TCN module and its weight loader, and the"
+        " TensorRT engine runner."
     ),
     license="Apache-2.0",
 )

@@ -251,10 +251,11 @@ class PyTorchBackend:
 
     def __init__(self, ensemble: EnsembleFiles, options: BackendOptions):
         try:
+            import safetensors  # noqa: F401 - the weights' format, checked with torch
             import torch
-            from k2muse_learning.artifacts import load_weights
+            from k2muse_model.weights import load_weights
         except ImportError as error:
-            raise BackendUnavailable(f"torch or k2muse_learning missing ({error})") from error
+            raise BackendUnavailable(f"torch or safetensors missing ({error})") from error
 
         paths = ensemble.paths("torch")
         torch.set_num_threads(options.torch_threads)

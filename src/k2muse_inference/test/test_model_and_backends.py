@@ -115,7 +115,7 @@ def test_tensorrt_backend_matches_onnxruntime(tmp_path):
     if not tensorrt_available():
         pytest.skip("needs tensorrt, cuda-python and a CUDA device")
     from k2muse_learning.artifacts import TrainedModel, write_model_folder
-    from k2muse_learning.tcn import TCNConfig, build_tcn
+    from k2muse_model.tcn import TCNConfig, build_tcn
 
     model = build_tcn(TCNConfig(channels=16, levels=4, dropout=0.0)).eval()
     folder = write_model_folder(

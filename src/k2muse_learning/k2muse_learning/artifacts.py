@@ -39,11 +39,11 @@ from k2muse_model.model_folder import (
     sha256_of,
     verify_folder,
 )
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from k2muse_model.tcn import HipMomentTCN, TCNConfig
+from k2muse_model.weights import load_weights, safetensors_metadata
+from safetensors.torch import save_file
 
 from k2muse_learning import export, streaming
-from k2muse_learning.tcn import HipMomentTCN, TCNConfig, build_tcn
 
 INPUT_DESCRIPTIONS = {
     "hip_angle": "sagittal hip angle, flexion +",
@@ -77,28 +77,6 @@ def save_weights(model: HipMomentTCN, path: Path, mode_key: str,
     save_file(tensors, str(path), metadata=metadata)
 
 
-def load_weights(path: str | os.PathLike, config: TCNConfig | Mapping[str, Any],
-                 manifest: Mapping[str, Any] | None = None) -> HipMomentTCN:
-    """Rebuild the module from config and load safetensors weights (no pickle); eval mode.
-
-    With ``manifest``, the facts recorded in the weights' metadata must agree with it.
-    """
-    if manifest is not None:
-        check_recorded_facts(Path(path), manifest, _safetensors_metadata(Path(path)))
-    model = build_tcn(config)
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as error:
-        raise ArtifactError(f"{path}: not readable safetensors weights ({error})") from error
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise ArtifactError(f"{path}: weights do not match the architecture in the manifest "
-                            f"({first_line})") from error
-    return model.eval()
-
-
 def _inputs_entry(input_names: Sequence[str]) -> list[dict[str, str]]:
     unknown = [name for name in input_names if name not in INPUT_UNITS]
     if unknown or not input_names:
@@ -106,14 +84,6 @@ def _inputs_entry(input_names: Sequence[str]) -> list[dict[str, str]]:
                          f"got {list(input_names)}")
     return [{"name": n, "unit": INPUT_UNITS[n], "description": INPUT_DESCRIPTIONS[n]}
             for n in input_names]
-
-
-def _safetensors_metadata(path: Path) -> dict[str, str]:
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            return dict(handle.metadata() or {})
-    except (SafetensorError, OSError) as error:
-        raise ArtifactError(f"{path}: not readable safetensors weights ({error})") from None
 
 
 def _record_in_onnx(path: Path, facts: Mapping[str, str]) -> None:
@@ -285,7 +255,7 @@ def load_manifest(folder: str | os.PathLike) -> dict[str, Any]:
             if kind in entry["files"]:
                 _check_onnx_file(model_file(folder, manifest, entry["mode_key"], kind), manifest)
         weights = model_file(folder, manifest, entry["mode_key"], "torch")
-        check_recorded_facts(weights, manifest, _safetensors_metadata(weights))
+        check_recorded_facts(weights, manifest, safetensors_metadata(weights))
     return manifest
 
 

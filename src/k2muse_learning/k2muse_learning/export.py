@@ -18,8 +18,7 @@ import onnx
 import onnxruntime as ort
 import onnxslim
 import torch
-
-from k2muse_learning.tcn import HipMomentTCN, without_weight_norm
+from k2muse_model.tcn import HipMomentTCN, without_weight_norm
 
 INPUT_TENSOR = "hip_window"
 OUTPUT_TENSOR = "hip_moment"

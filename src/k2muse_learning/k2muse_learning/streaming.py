@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from k2muse_model.tcn import HipMomentTCN, TCNConfig, without_weight_norm
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from k2muse_learning.export import OPSET, atomic_write_bytes, cpu_session
-from k2muse_learning.tcn import HipMomentTCN, TCNConfig, without_weight_norm
 
 INPUT_TENSOR = "hip_samples"
 OUTPUT_TENSOR = "hip_moments"

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from k2muse_model.features import angular_velocity
+from k2muse_model.tcn import TCNConfig, build_tcn
 
 from k2muse_learning.artifacts import TrainedModel, write_model_folder
-from k2muse_learning.tcn import TCNConfig, build_tcn
 
 # Typical level-walking statistics: hip angle mean/std (rad), velocity (rad/s), moment N·m/kg.
 WALKING_INPUT_MEAN = (0.15, 0.0)

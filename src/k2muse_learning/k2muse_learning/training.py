@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from k2muse_model.tcn import HipMomentTCN, TCNConfig, build_tcn
 from sklearn.metrics import r2_score, root_mean_squared_error
 from tqdm import tqdm
 
 from k2muse_learning.artifacts import TrainedModel, write_model_folder
-from k2muse_learning.tcn import HipMomentTCN, TCNConfig, build_tcn
 from k2muse_learning.windows import LegSeries, check_input_names, cut_windows, finite_runs
 
 SPLITS = ("trials", "subjects")

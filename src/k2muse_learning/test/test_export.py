@@ -1,8 +1,8 @@
 import onnx
 import pytest
 import torch
-from k2muse_learning.tcn import build_tcn
 from k2muse_learning.tcn_demo import gait_like_windows
+from k2muse_model.tcn import build_tcn
 
 from k2muse_learning import export
 

@@ -15,8 +15,8 @@ from k2muse_learning.streaming import (
     export_fused_onnx,
     stream_sequence,
 )
-from k2muse_learning.tcn import TCNConfig, build_tcn
 from k2muse_learning.tcn_demo import gait_like_windows, write_demo_model_folder
+from k2muse_model.tcn import TCNConfig, build_tcn
 
 
 def trained_like(config, count, seed=0):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from k2muse_learning.tcn import TCNConfig, build_tcn, without_weight_norm
+from k2muse_model.tcn import TCNConfig, build_tcn, without_weight_norm
 
 torch.set_num_threads(1)
 
