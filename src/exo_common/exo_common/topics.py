@@ -8,8 +8,10 @@ the QoS the graph's own subscriptions ask for:
   (controller/state, a high-rate debug stream, is best effort);
 * subscriptions to latest-value streams ask for best effort, so a publisher with
   ``qos_profile_sensor_data`` (as encoder drivers use) is heard as well as a reliable one, and
-  keep only the newest sample, so a backlog never turns into latency. ``joint_states`` keeps a
-  short queue instead: the estimator's window needs every sample;
+  keep only the newest sample, so a backlog never turns into latency. ``joint_states`` keeps
+  0.5 s at 200 Hz instead: the estimator's window needs every sample, and a descheduled
+  estimator catches up on the queue (its estimates keep their input stamps) rather than
+  dropping samples and refilling its window for a whole window length;
 * the recorder asks for what the publisher offers, with a deep queue (``record_qos``).
 """
 
@@ -74,7 +76,7 @@ class Stream:
 
 
 JOINT_STATES = Stream("joint_states", JointState, qos(100),
-                      subscribe_qos=qos(10, reliable=False))
+                      subscribe_qos=qos(100, reliable=False))
 GAIT_EVENTS = Stream("gait_events", GaitEvent, qos(20))
 HIP_MOMENT_ESTIMATE = Stream("hip_moment/estimate", HipMomentEstimate, qos(100))
 ASSISTANCE_COMMAND = Stream("assistance/command", AssistanceCommand, qos(10))
