@@ -232,8 +232,10 @@ class _Side:
         """True once this side has paid out enough cable to be slack."""
         m_per_rad = cfg.cable_m_per_motor_rad
         position = measured.position_rad
-        if not math.isfinite(position):  # no encoder: pay out for the time max_release_m takes
-            return now_s - self.release_started_s >= cfg.release_time_s(cfg.max_release_m)
+        # Time to pay out max_release_m: all a release may take.
+        timed_out = now_s - self.release_started_s >= cfg.release_time_s(cfg.max_release_m)
+        if not math.isfinite(position):  # no encoder: pay out for that whole time
+            return timed_out
         if self.release_start_rad is None:
             self.release_start_rad = position
         if self.release_target_rad is None and sensor_ok and measured.force_n < cfg.release_force_n:
@@ -242,7 +244,6 @@ class _Side:
         target = floor if self.release_target_rad is None else max(self.release_target_rad, floor)
         # A drive that cannot move (a driver fault switched it off) has released all it can
         # once the tension is gone and a whole release's time has passed.
-        timed_out = now_s - self.release_started_s >= cfg.release_time_s(cfg.max_release_m)
         slack_now = not sensor_ok or measured.force_n < cfg.release_force_n
         return position <= target or (timed_out and slack_now)
 
