@@ -357,15 +357,22 @@ def _run_parallel(fn, jobs: int, argument_lists: list[tuple], desc: str,
                   progress: bool) -> list:
     if jobs <= 1 or len(argument_lists) <= 1:
         return [fn(*args) for args in tqdm(argument_lists, desc=desc, disable=not progress)]
-    # Workers ignore Ctrl-C: the parent stops the batch and reports it once.
-    with ProcessPoolExecutor(max_workers=jobs, initializer=signal.signal,
-                             initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
-        futures = [pool.submit(fn, *args) for args in argument_lists]
-        try:
-            return [f.result() for f in tqdm(futures, desc=desc, disable=not progress)]
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    # Workers ignore Ctrl-C: the parent stops the batch and reports it once. Ctrl-C is held
+    # back while the pool starts its workers and takes the work: an interrupt inside submit can
+    # leave the executor's state half-made, and its shutdown then never returns.
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=signal.signal,
+                                 initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
+            try:
+                futures = [pool.submit(fn, *args) for args in argument_lists]
+                signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+                return [f.result() for f in tqdm(futures, desc=desc, disable=not progress)]
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
 
 
 def process_release(release_root: str | Path, out_root: str | Path, jobs: int | None = None,
