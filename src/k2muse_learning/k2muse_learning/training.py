@@ -212,7 +212,8 @@ def assign_folds(legs: Sequence[LegSeries], split: str, n_folds: int) -> dict[st
     """Map each trial to a fold; both legs of a trial always share their fold.
 
     split="trials": within each (participant, condition, speed) the trials sorted by number
-    go to folds 0, 1, ... (fold k holds trial k+1 of every speed when there are 5 trials).
+    go to folds 0, 1, ... (fold k holds trial k+1 of every speed when there are 5 trials);
+    an unknown (NaN) speed is one group, as for files from ``k2muse import``.
     split="subjects": one fold per participant (leave-one-subject-out).
     """
     trials = {leg.trial_id: leg for leg in legs}
@@ -221,7 +222,8 @@ def assign_folds(legs: Sequence[LegSeries], split: str, n_folds: int) -> dict[st
         return {tid: subjects.index(leg.participant) for tid, leg in trials.items()}
     groups: dict[tuple, list[LegSeries]] = {}
     for leg in trials.values():
-        groups.setdefault((leg.participant, leg.condition, leg.speed_m_s), []).append(leg)
+        speed = None if np.isnan(leg.speed_m_s) else leg.speed_m_s
+        groups.setdefault((leg.participant, leg.condition, speed), []).append(leg)
     folds = {}
     for members in groups.values():
         for position, leg in enumerate(sorted(members, key=lambda m: (m.trial, m.trial_id))):
