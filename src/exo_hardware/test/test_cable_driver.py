@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from exo_control.actuator import Fault, load_driver
+from exo_common.params import field_specs
+from exo_control.actuator import ActuatorNodeConfig, Fault, load_driver
 from exo_control.force_loop import ForceLoopConfig
 from exo_hardware.cable_driver import CableActuatorDriver, MotorSample, VelocityLoop
 
@@ -136,8 +137,14 @@ def test_shipped_parameter_files_load_and_match_the_fast_loop():
         hw, loop = load_hardware_config(CONFIG_DIR / f"{name}.yaml")
         assert (hw.gear_ratio, hw.spool_radius_m) == (loop.gear_ratio, loop.spool_radius_m)
         assert hw.cable_force_bound_n(loop.max_force_n) <= hw.fault_force_n
-        node = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
-        assert node["simulated_actuator"]["ros__parameters"]["driver"] == name
+        params = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())[
+            "simulated_actuator"]["ros__parameters"]
+        assert params["driver"] == name
+        # Every fast-loop parameter is stated for this hardware, and nothing the node would
+        # silently ignore (it does not declare unknown names) is there.
+        loop_fields, node_fields = field_specs(ForceLoopConfig), field_specs(ActuatorNodeConfig)
+        assert set(loop_fields) - set(params) == set(), name
+        assert set(params) - set(loop_fields) - set(node_fields) == {"hw"}, name
 
 
 def test_a_force_limit_the_estimate_cannot_guarantee_is_refused():

@@ -189,11 +189,12 @@ def test_status_is_read_in_si_units_with_the_geometry_and_signs(bench):
     assert reading.left.fault_flags == reading.right.fault_flags == 0
 
 
-def test_drive_fault_code_flags_driver_and_switches_both_to_zero_torque(bench):
+@pytest.mark.parametrize("error", [4, 6], ids=["absolute over-current", "motor over-temperature"])
+def test_drive_fault_code_flags_driver_and_switches_both_to_zero_torque(bench, error):
     motors, make = bench
     driver = boot(motors, make)
     exchange(motors, driver, 5.0, 5.0, True, 0.0)
-    motors.set_status(2, error=6)  # over-temperature (motor)
+    motors.set_status(2, error=error)
     reading = exchange(motors, driver, 5.0, 5.0, True, 0.001)
     assert reading.right.fault_flags & Fault.DRIVER
     driver.command(5.0, 5.0, True, 0.002)  # the loop still asks for velocity
