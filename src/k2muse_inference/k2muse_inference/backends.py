@@ -214,7 +214,11 @@ class FusedStreamingBackend:
         self._state_names = expected[1:]
         self._state_shapes = [(s["channels"], s["length"]) for s in entry["states"]]
         self._outputs = [o.name for o in self._session.get_outputs()]
-        self._columns = [entry["mode_keys"].index(key) for key in ensemble.mode_keys]
+        columns = [entry["mode_keys"].index(key) for key in ensemble.mode_keys]
+        self._models = len(columns)
+        # every column in graph order needs no gather: the common case costs no copy
+        self._columns = slice(None) if columns == list(range(len(entry["mode_keys"]))) \
+            else columns
         self._window_length = ensemble.window_length
 
     def _run(self, samples: np.ndarray, states: list[np.ndarray]
@@ -222,8 +226,8 @@ class FusedStreamingBackend:
         feed = dict(zip(self._state_names, states, strict=True))
         feed[self._input] = samples
         outputs = self._session.run(self._outputs, feed)
-        moments = _check_output(outputs[0][:, self._columns].T, len(self._columns),
-                                len(samples), self.name)
+        moments = _check_output(outputs[0][:, self._columns].T, self._models, len(samples),
+                                self.name)
         return moments, outputs[1:]
 
     def prime(self, windows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:

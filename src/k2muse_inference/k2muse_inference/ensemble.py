@@ -30,7 +30,7 @@ def average_members(outputs: np.ndarray, max_abs_moment_nm_per_kg: float) -> tup
     """
     outputs = np.asarray(outputs, dtype=np.float64)
     finite = np.isfinite(outputs).all(axis=0)
-    means = np.where(finite, np.where(finite, outputs, 0.0).mean(axis=0), 0.0)
+    means = np.where(finite, outputs, 0.0).sum(axis=0) / len(outputs)
     valid = finite & (np.abs(means) <= max_abs_moment_nm_per_kg)
     return np.where(valid, means, 0.0), valid
 
@@ -96,19 +96,40 @@ class Ensemble:
                 batch: np.ndarray) -> np.ndarray:
         found = [streams.find(window) for window in batch]
         stepped = [row for row, states in enumerate(found) if states is not None]
+        if len(stepped) == len(batch):  # the steady state: every row continues its stream
+            states = found[0] if len(found) == 1 else [
+                np.concatenate(layer) for layer in zip(*found, strict=True)]
+            outputs, states = backend.step(batch[:, :, -1:], states)
+            self.steps += len(batch)
+            self._keep(streams, batch, range(len(batch)), states)
+            return outputs
         primed = [row for row, states in enumerate(found) if states is None]
-        parts = []
-        if stepped:
-            states = found[stepped[0]] if len(stepped) == 1 else [
-                np.concatenate(layer) for layer in zip(*(found[r] for r in stepped), strict=True)]
-            parts.append((stepped, *backend.step(batch[stepped, :, -1:], states)))
-            self.steps += len(stepped)
-        if primed:
-            parts.append((primed, *backend.prime(batch[primed])))
-            self.primes += len(primed)
-        outputs = np.empty((parts[0][1].shape[0], len(batch)))
-        for rows, moments, states in parts:
-            outputs[:, rows] = moments
-            for index, row in enumerate(rows):
-                streams.keep(batch[row], [layer[index:index + 1] for layer in states])
+        outputs = np.empty((0, len(batch)))
+        for rows, run in ((stepped, self._step_rows), (primed, self._prime_rows)):
+            if rows:
+                moments, states = run(backend, batch, rows, found)
+                if not outputs.size:
+                    outputs = np.empty((moments.shape[0], len(batch)))
+                outputs[:, rows] = moments
+                self._keep(streams, batch, rows, states)
         return outputs
+
+    def _step_rows(self, backend: StreamingBackend, batch: np.ndarray, rows: list[int],
+                   found: list) -> tuple[np.ndarray, list[np.ndarray]]:
+        states = [np.concatenate(layer) for layer in zip(*(found[r] for r in rows), strict=True)]
+        self.steps += len(rows)
+        return backend.step(batch[rows, :, -1:], states)
+
+    def _prime_rows(self, backend: StreamingBackend, batch: np.ndarray, rows: list[int],
+                    found: list) -> tuple[np.ndarray, list[np.ndarray]]:
+        self.primes += len(rows)
+        return backend.prime(batch[rows])
+
+    @staticmethod
+    def _keep(streams: StreamCache, batch: np.ndarray, rows, states: list[np.ndarray]) -> None:
+        """Remember each row's states under its window (a batch of one keeps them whole)."""
+        if len(batch) == 1:
+            streams.keep(batch[0], states)
+            return
+        for index, row in enumerate(rows):
+            streams.keep(batch[row], [layer[index:index + 1] for layer in states])
