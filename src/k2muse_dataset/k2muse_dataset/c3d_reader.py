@@ -158,15 +158,22 @@ def _unit(params: dict, name: str, default: str, table: dict[str, float], path: 
 
 def _choose_labels(labels: list[str], points: np.ndarray, preferred_suffixes: tuple[str, ...]
                    ) -> dict[tuple[str, str, int], list[ModelOutputLabel]]:
-    """(joint, kind, side) -> matching labels, best first (:func:`naming.label_preference`)."""
+    """(joint, kind, side) -> matching labels, best first (:func:`naming.label_preference`).
+
+    A label holds data where some frame is finite and not the all-zero gap fill.
+    """
     found: dict[tuple[str, str, int], list[ModelOutputLabel]] = {}
     for column, raw in enumerate(labels):
         parsed = parse_model_output_label(raw, column)
         if parsed is not None:
             found.setdefault((parsed.joint, parsed.kind, parsed.side), []).append(parsed)
+
+    def has_data(column: int) -> bool:
+        values = points[:3, column, :]
+        return bool(np.any(np.all(np.isfinite(values), axis=0) & np.any(values != 0, axis=0)))
+
     for candidates in found.values():
-        candidates.sort(key=lambda c: label_preference(
-            c, preferred_suffixes, bool(np.any(np.isfinite(points[:3, c.column, :])))))
+        candidates.sort(key=lambda c: label_preference(c, preferred_suffixes, has_data(c.column)))
     return found
 
 

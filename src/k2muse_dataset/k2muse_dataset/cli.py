@@ -7,6 +7,7 @@ and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -52,7 +53,8 @@ def _info(args: argparse.Namespace) -> None:
                         for s, k in zip(t.events.side, t.events.kind, strict=True))
         print(f"{path.name}: {t.n_frames} frames at {t.point_rate_hz:g} Hz (first frame "
               f"{t.first_frame}), analog {t.analogs.shape[1] if t.analogs.size else 0} ch at "
-              f"{t.analog_rate_hz:g} Hz; units {t.units}; body mass {t.body_mass_kg} kg; "
+              f"{t.analog_rate_hz:g} Hz; units {t.units}; body mass "
+              f"{'unknown' if t.body_mass_kg is None else f'{t.body_mass_kg:g} kg'}; "
               f"events {dict(sides)}; ignored {len(t.events.ignored)}; joints angles "
               f"{sorted(t.angles_rad)} moments {sorted(t.moments_nm_per_kg)}"
               + ("; SYNTHETIC" if t.synthetic else ""))
@@ -60,8 +62,11 @@ def _info(args: argparse.Namespace) -> None:
             print(f"  {note}")
     elif suffix == ".h5":
         t = read_trial_h5(path, load_emg=False, load_aus=False)
-        print(f"{path.name}: {t.participant} {t.condition} {t.mode_key} {t.speed_m_s:g} m/s "
-              f"trial {t.trial}; {t.n_samples} samples at {t.sample_rate_hz:g} Hz; "
+        speed = "unknown speed" if math.isnan(t.speed_m_s) else f"{t.speed_m_s:g} m/s"
+        print(f"{path.name}: {t.participant} {t.condition} {t.mode_key} {speed} "
+              f"trial {t.trial or 'unknown'}; body mass "
+              f"{'unknown' if math.isnan(t.body_mass_kg) else f'{t.body_mass_kg:g} kg'}; "
+              f"{t.n_samples} samples at {t.sample_rate_hz:g} Hz; "
               f"{len(t.event_time_s)} events; strides L {len(t.strides['left'])} "
               f"R {len(t.strides['right'])}" + ("; SYNTHETIC" if t.synthetic else ""))
     elif suffix == ".mat":

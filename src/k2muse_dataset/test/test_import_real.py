@@ -173,6 +173,15 @@ def test_preference_order_and_explicit_suffix(real_c3d_dir, tmp_path):
     # a candidate without any data is never preferred (the CGM2.4 powers are all NaN)
     assert chosen.channels["LHipPower"].label == "LHipPower"
 
+    def zero_fill(c3d, labels):  # Nexus' gap fill over the whole trial: no data either
+        c3d["data"]["points"][:3, labels.index("LHipAngles_CGM_2.4"), :] = 0.0
+
+    zeros = read_c3d(edited_copy(path.parent, tmp_path, CGM, zero_fill),
+                     label_suffixes=("_CGM_2.4",))
+    assert zeros.channels["LHipAngles"].label == "LHipAngles"
+    assert zeros.channels["LHipAngles"].candidates == ["LHipAngles", "LHipAngles_CGM_2.4"]
+    assert zeros.channels["RHipAngles"].label == "RHipAngles_CGM_2.4"
+
 
 def test_missing_hip_angles_error_names_the_hip_labels(real_c3d_dir, tmp_path):
     def rename(c3d, labels):
@@ -213,6 +222,15 @@ def test_artefact_span_is_nan_on_its_channel_only(real_c3d_dir, tmp_path):
         attrs = f["kinetics/hip_moment_nm_per_kg"].attrs
         assert attrs["left_artefact_frames_in_source"] == 57
         assert attrs["right_artefact_frames_in_source"] == 0
+
+    # a body mass given for the same file rescales nothing: every moment is per kg as written
+    massed = import_c3d_files(path, tmp_path / "mass", {"body_mass_kg": 70})["rows"][0]
+    with_mass = read_trial_h5(massed["output"])
+    assert with_mass.body_mass_kg == 70.0
+    expected = read_trial_h5(out["output"]).moments_nm_per_kg
+    for joint, values in with_mass.moments_nm_per_kg.items():
+        np.testing.assert_array_equal(values, expected[joint])
+    assert not any("divided by body mass" in r for r in massed["reasons"])
 
 
 def test_absolute_channel_divided_by_mass_or_refused(real_c3d_dir, tmp_path):
@@ -303,3 +321,12 @@ def test_cli_exit_status_and_messages(real_c3d_dir, tmp_path, capsys):
     assert "nothing imported: 1 c3d file(s) skipped" in capsys.readouterr().err
     assert json.loads((tmp_path / "j" / "report.json").read_text())["summary"] == \
         {"skipped": 1}
+
+    assert main(["info", str(real_c3d_dir / NO_MASS)]) == 0
+    assert "body mass unknown;" in capsys.readouterr().out
+    assert main(["import", str(real_c3d_dir / NO_MASS), str(tmp_path / "u")]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "u" / "trials" / "A22" / "unknown" /
+                             "biomechanics-foundation_c3dio_gait-pig.h5")]) == 0
+    assert "A22 unknown unknown unknown speed trial unknown; body mass unknown;" in \
+        capsys.readouterr().out
