@@ -18,7 +18,7 @@ from exo_hardware.config import HardwareConfig
 # folder, and a skip raised there would hide this folder's other tests too.
 try:
     import can
-    import opensourceleg  # noqa: F401
+    from opensourceleg.actuators.tmotor import CANManagerServo
 except ModuleNotFoundError as exc:
     MISSING = f"{exc}: an optional hardware dependency (tools/requirements-hardware.txt)"
 else:
@@ -289,3 +289,15 @@ def test_force_loop_tracks_and_releases_through_the_tmotor_driver(bench):
     assert abs(sum(tracked) / len(tracked) - 60.0) < 8.0, "tracks 60 N through the driver"
     assert loop.mode != Mode.TRACKING and faulted_at is not None
     assert max(forces[1300:]) < 10.0, "the faulted drive lets the cable go slack"
+
+
+def test_a_dead_can_bus_is_a_sensor_fault_and_stops_driving(bench):
+    motors, make = bench
+    driver = boot(motors, make, stale_after_s=0.05)
+    assert exchange(motors, driver, 1.0, 1.0, True, 0.0).left.fault_flags == 0
+    CANManagerServo._instance.bus.shutdown()  # the interface went down under the driver
+    driver.command(1.0, 1.0, True, 0.01)  # the send fails (opensourceleg logs it); no exception
+    reading = driver.update(0.1)
+    assert reading.left.fault_flags & Fault.SENSOR and reading.right.fault_flags & Fault.SENSOR
+    driver.command(1.0, 1.0, True, 0.1)
+    assert not driver.driving
