@@ -90,6 +90,16 @@ def test_import_folder_of_real_files_stores_unknowns_and_matches_ezc3d(real_c3d_
                for r in cgm)
 
 
+def test_plot_of_imported_files_pools_unknown_speeds(real_c3d_dir, tmp_path):
+    from k2muse_dataset.plots import plot_condition_means
+
+    rows = import_c3d_files(real_c3d_dir, tmp_path / "out")["rows"]
+    svg, = plot_condition_means([r["output"] for r in rows], tmp_path, ("svg",))
+    text = svg.read_text()
+    assert "unknown speed (n=7)" in text  # one curve per participant, all seven pooled
+    assert "nan m/s" not in text and "unknown°" not in text
+
+
 def test_options_sidecar_and_body_mass_precedence(real_c3d_dir, tmp_path):
     single = import_c3d_files(real_c3d_dir / NO_MASS, tmp_path / "a",
                               {"participant": "S07", "mode": "LG", "speed_m_s": 1.2,
