@@ -19,16 +19,7 @@ from exo_common.topics import ACTUATOR_STATE, FORCE_REFERENCE  # noqa: E402
 
 from exo_msgs.msg import ActuatorState, CableForceReference  # noqa: E402
 
-# No module-level importorskip: launch_testing's collection hook imports every test file of the
-# folder, and a skip raised there would hide this folder's other tests too.
-try:
-    import can  # noqa: F401
-    import opensourceleg  # noqa: F401
-except ModuleNotFoundError as exc:
-    MISSING = f"{exc}: an optional hardware dependency (tools/requirements-hardware.txt)"
-else:
-    MISSING = None
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
+pytestmark = pytest.mark.usefixtures("hardware_libraries")  # conftest.py: skip without them
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
