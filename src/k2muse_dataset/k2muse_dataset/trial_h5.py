@@ -12,7 +12,7 @@ import io
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -183,6 +183,35 @@ def _mode_from_incline(mode: str, incline_deg: float) -> str:
     return f"{mode}_{abs(round(incline_deg))}"
 
 
+def stored_form(trial: Trial) -> Trial:
+    """``trial`` as :func:`write_trial_h5` stores it and :func:`read_trial_h5` reads it back.
+
+    Stored dtypes (float64 curves and times, int64 frames, uint8 side/kind, float32 sEMG/AUS),
+    events in time order, both sides' strides as (S, 2); curves and streams already in that
+    form are shared, not copied. Lets a writer use the trial instead of reading its file back.
+    """
+    order = np.argsort(trial.event_time_s, kind="stable")
+    curves = [{joint: np.asarray(values, np.float64) for joint, values in series.items()}
+              for series in (trial.angles_rad, trial.moments_nm_per_kg,
+                             trial.powers_w_per_kg or {})]
+    return replace(
+        trial, angles_rad=curves[0], moments_nm_per_kg=curves[1], powers_w_per_kg=curves[2] or None,
+        time_s=np.asarray(trial.time_s, np.float64),
+        event_time_s=np.asarray(trial.event_time_s, np.float64)[order],
+        event_frame=np.asarray(trial.event_frame, np.int64)[order],
+        event_side=np.asarray(trial.event_side, np.uint8)[order],
+        event_kind=np.asarray(trial.event_kind, np.uint8)[order],
+        strides={side: np.asarray(trial.strides.get(side, np.zeros((0, 2))),
+                                  np.int64).reshape(-1, 2) for side in SIDES},
+        emg_uv=None if trial.emg_uv is None else np.asarray(trial.emg_uv, np.float32),
+        emg_channel_names=None if trial.emg_uv is None else list(trial.emg_channel_names or []),
+        aus_frames=None if trial.aus_frames is None else np.asarray(trial.aus_frames,
+                                                                    np.float32),
+        aus_channel_names=None if trial.aus_frames is None else
+        list(trial.aus_channel_names or []),
+        source_files=list(trial.source_files))
+
+
 def write_trial_h5(path: str | Path, trial: Trial,
                    dataset_attrs: Mapping[str, Mapping[str, object]] | None = None,
                    root_attrs: Mapping[str, object] | None = None) -> Path:
@@ -192,6 +221,7 @@ def write_trial_h5(path: str | Path, trial: Trial,
     ``root_attrs`` annotate the file in the same write.
     """
     trial.validate()
+    trial = stored_form(trial)
     path = Path(path)
     # Built in memory and written with plain file I/O: a full disk is then an OSError
     # (ENOSPC) from write(), never a crash inside the HDF5 library while it closes the file.
@@ -207,39 +237,36 @@ def write_trial_h5(path: str | Path, trial: Trial,
             "source_files": json.dumps(list(trial.source_files)),
         })
         kin = f.create_group("kinematics")
-        kin.create_dataset("time_s", data=np.asarray(trial.time_s, np.float64))
+        kin.create_dataset("time_s", data=trial.time_s)
         kin.attrs["sample_rate_hz"] = float(trial.sample_rate_hz)
         for joint, values in trial.angles_rad.items():
-            kin.create_dataset(f"{joint}_angle_rad", data=np.asarray(values, np.float64))
+            kin.create_dataset(f"{joint}_angle_rad", data=values)
         kinetics = f.create_group("kinetics")
         for joint, values in trial.moments_nm_per_kg.items():
-            kinetics.create_dataset(f"{joint}_moment_nm_per_kg",
-                                    data=np.asarray(values, np.float64))
+            kinetics.create_dataset(f"{joint}_moment_nm_per_kg", data=values)
         for joint, values in (trial.powers_w_per_kg or {}).items():
-            kinetics.create_dataset(f"{joint}_power_w_per_kg", data=np.asarray(values, np.float64))
+            kinetics.create_dataset(f"{joint}_power_w_per_kg", data=values)
         events = f.create_group("events")
-        order = np.argsort(trial.event_time_s, kind="stable")
-        events.create_dataset("time_s", data=np.asarray(trial.event_time_s, np.float64)[order])
-        events.create_dataset("frame", data=np.asarray(trial.event_frame, np.int64)[order])
-        events.create_dataset("side", data=np.asarray(trial.event_side, np.uint8)[order])
-        events.create_dataset("kind", data=np.asarray(trial.event_kind, np.uint8)[order])
+        events.create_dataset("time_s", data=trial.event_time_s)
+        events.create_dataset("frame", data=trial.event_frame)
+        events.create_dataset("side", data=trial.event_side)
+        events.create_dataset("kind", data=trial.event_kind)
         strides = f.create_group("strides")
         for side in SIDES:
-            data = np.asarray(trial.strides.get(side, np.zeros((0, 2))), np.int64).reshape(-1, 2)
-            strides.create_dataset(side, data=data)
+            strides.create_dataset(side, data=trial.strides[side])
         # sEMG and AUS are stored uncompressed: lzf+shuffle did not shrink float32 sEMG and
         # shrank AUS 3x, but took longer than all the rest of the work after the read
         # (bench/bench_dataset.py, issue #15).
         if trial.emg_uv is not None:
             emg = f.create_group("emg")
-            emg.create_dataset("signals_uv", data=np.asarray(trial.emg_uv, np.float32))
+            emg.create_dataset("signals_uv", data=trial.emg_uv)
             emg.attrs["sample_rate_hz"] = EMG_RATE_HZ
-            emg.attrs["channel_names"] = json.dumps(trial.emg_channel_names or [])
+            emg.attrs["channel_names"] = json.dumps(trial.emg_channel_names)
         if trial.aus_frames is not None:
             aus = f.create_group("aus")
-            aus.create_dataset("frames", data=np.asarray(trial.aus_frames, np.float32))
+            aus.create_dataset("frames", data=trial.aus_frames)
             aus.attrs["frame_rate_hz"] = AUS_FRAME_RATE_HZ
-            aus.attrs["channel_names"] = json.dumps(trial.aus_channel_names or [])
+            aus.attrs["channel_names"] = json.dumps(trial.aus_channel_names)
         for dataset, attrs in (dataset_attrs or {}).items():
             if dataset in f:
                 _set_attrs(f[dataset], attrs)

@@ -11,6 +11,7 @@ Rewrite the golden file only for an intended output change:
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -163,6 +164,32 @@ def test_digest_sees_a_changed_sample(outputs, tmp_path):
     digests = json.loads(_text(json.dumps(output_digests(release, out)), {str(original): "<out>"}))
     _compare(json.loads(GOLDEN.read_text()), digests, "", problems)
     assert len(problems) == 1 and "aus/frames" in problems[0]
+
+
+def test_resumed_rerun_writes_the_same_participant_mat(outputs, tmp_path):
+    """Trials written in this run come from memory, up-to-date ones are read back: same .mat."""
+    release, original = outputs
+    copy, out = tmp_path / "release", tmp_path / "out"
+    shutil.copytree(release, copy)
+    shutil.copytree(original, out)  # copy2: the outputs stay newer than their sources
+    source = sorted((copy / "SourceData" / "Vicon" / "P01").rglob("*.c3d"))[1]
+    later = source.stat().st_mtime + 60
+    os.utime(source, (later, later))
+    mat = out / "processed" / "P01.mat"
+    os.utime(mat, (0, 0))
+    rows = process_release(copy, out, jobs=1)["rows"]
+    statuses = sorted((r["status"], r["trial"]) for r in rows if "_Trial_" in r["trial"])
+    assert [s for s, _ in statuses].count("processed") == 1 and \
+        [s for s, _ in statuses].count("up-to-date") == 7
+    assert [(r["trial"], r["status"]) for r in rows if "_Trial_" not in r["trial"]] == \
+        [("P01", "processed")]
+    assert mat.stat().st_mtime > 0
+    actual = output_digests(copy, out)
+    expected = json.loads(GOLDEN.read_text())
+    problems: list[str] = []
+    for name in ("processed/P01.mat", "processed/P02.mat"):
+        _compare(expected[name], actual[name], name, problems)
+    assert not problems, "\n".join(problems[:20])
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:

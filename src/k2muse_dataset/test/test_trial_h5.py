@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import h5py
@@ -8,6 +9,7 @@ from k2muse_dataset.trial_h5 import (
     TrialFileError,
     iter_trial_files,
     read_trial_h5,
+    stored_form,
     write_trial_h5,
 )
 
@@ -48,6 +50,33 @@ def test_round_trip_keeps_every_field(tmp_path):
         assert f.attrs["mode_key"] == "DS_10"
         assert json.loads(f.attrs["source_files"]) == ["a.c3d"]
         assert "aus" in f and f["emg"].attrs["sample_rate_hz"] == 2000
+
+
+def _assert_same(expected, actual, where):
+    if isinstance(expected, dict):
+        assert sorted(expected) == sorted(actual), where
+        for key in expected:
+            _assert_same(expected[key], actual[key], f"{where}/{key}")
+    elif isinstance(expected, np.ndarray):
+        assert isinstance(actual, np.ndarray) and actual.dtype == expected.dtype, where
+        np.testing.assert_array_equal(actual, expected, err_msg=where)
+    else:
+        assert actual == expected and type(actual) is type(expected), where
+
+
+def test_stored_form_is_what_the_file_reads_back(tmp_path):
+    """Processing builds the participant .mat from stored_form instead of re-reading files."""
+    original = _trial(aus=True)
+    original.angles_rad = {j: v.astype(np.float32) for j, v in original.angles_rad.items()}
+    original.aus_frames = np.full((3, 4, 1000), 7, np.int16)
+    del original.strides["right"]
+    original.powers_w_per_kg = {"knee": np.zeros((50, 2, 3))}
+    back = read_trial_h5(write_trial_h5(tmp_path / "t.h5", original))
+    stored = stored_form(original)
+    for field in dataclasses.fields(Trial):
+        _assert_same(getattr(back, field.name), getattr(stored, field.name), field.name)
+    assert stored.event_time_s.tolist() == [0.1, 0.3] and stored.angles_rad["hip"].dtype == "<f8"
+    assert original.event_time_s.tolist() == [0.3, 0.1]  # the caller's trial is left alone
 
 
 def test_missing_modalities_are_absent_groups(tmp_path):
