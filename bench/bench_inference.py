@@ -11,12 +11,18 @@ expected (one per message once the window is full) that never arrived.
     .venv/bin/python bench/bench_inference.py --duration 30 --rate 200 --modes 5 --grid-stamps \
         --backend onnxruntime onnxruntime_streaming     # the node-level effect of streaming
 
+    .venv/bin/python bench/bench_inference.py --duration 30 --rate 200 --modes 5 \
+        --window-end model_grid --backend onnxruntime onnxruntime_streaming  # jittered stamps
+
 Several --backend values run one after another in the same invocation, each with a fresh node.
 --grid-stamps stamps message i exactly ``i / rate`` after the first (as a clocked encoder
 driver or trial_replay stamps them) and publishes it when due, so latency still counts any
 publishing lateness; the windows then continue each other and the streaming backend steps
 one sample per message. With the default (stamp = publish time, jittery) every window lies on
-a grid of its own and the streaming backend primes from the whole window each time.
+a grid of its own and the streaming backend primes from the whole window each time, unless
+``--window-end model_grid`` sets the node's window_end: then windows end on the model grid,
+one estimate per model period stamped with that instant, each a single step; its latency is
+counted from the first message at or after the instant (the one that completed the window).
 
 Without --model-folder a random-weight demo ensemble (k2muse_learning.tcn_demo) is written
 to a temporary folder; its size and speed match a trained one with the same architecture.
@@ -50,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         choices=["auto", *BACKEND_NAMES])
     parser.add_argument("--grid-stamps", action="store_true",
                         help="stamp messages on an exact 1/rate grid instead of publish time")
+    parser.add_argument("--window-end", choices=["newest_sample", "model_grid"],
+                        default="newest_sample", help="the node's window_end parameter")
     parser.add_argument("--model-folder", type=Path,
                         help="model folder to run (default: a demo ensemble in a temp folder)")
     parser.add_argument("--modes", type=int, default=3,
@@ -80,10 +88,10 @@ def executable(name: str) -> str:
     return found
 
 
-def start_node(folder: Path, backend: str, log: Path) -> subprocess.Popen:
+def start_node(folder: Path, backend: str, window_end: str, log: Path) -> subprocess.Popen:
     """The estimator as its own process, its output kept in ``log``."""
     args = [executable("hip_moment_estimator"), "--ros-args", "-p", f"model_folder:={folder}",
-            "-p", f"backend:={backend}"]
+            "-p", f"backend:={backend}", "-p", f"window_end:={window_end}"]
     return subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
                             start_new_session=True)
 
@@ -104,7 +112,7 @@ def run(args: argparse.Namespace, backend: str, folder: Path, log: Path) -> dict
 
     from exo_msgs.msg import HipMomentEstimate
 
-    node_process = start_node(folder, backend, log)
+    node_process = start_node(folder, backend, args.window_end, log)
     rclpy.init()
     node = rclpy.create_node(f"bench_inference_{os.getpid()}")
     received: list[tuple[int, int, float]] = []  # (stamp ns, receive ns, node inference s)
@@ -177,9 +185,18 @@ def run(args: argparse.Namespace, backend: str, folder: Path, log: Path) -> dict
     from k2muse_learning.artifacts import load_manifest
 
     manifest = load_manifest(folder)
-    span_ns = manifest["window_length"] * 1e9 / manifest["sample_rate_hz"]
+    period_ns = 1e9 / manifest["sample_rate_hz"]
+    span_ns = manifest["window_length"] * period_ns
     first = published_stamps[0] if published_stamps else 0
-    expected = {stamp for stamp in published_stamps if stamp - first >= span_ns}
+    if args.window_end == "model_grid":  # one estimate per instant, from the message past it
+        completed_by: dict[int, int] = {}
+        for stamp in published_stamps:
+            completed_by.setdefault(stamp - stamp % int(period_ns), stamp)
+        received = [(stamp, recv - (completed_by.get(stamp, stamp) - stamp), inference)
+                    for stamp, recv, inference in received]
+        expected = {instant for instant in completed_by if instant - first >= span_ns}
+    else:
+        expected = {stamp for stamp in published_stamps if stamp - first >= span_ns}
     got = {stamp: (recv, inference) for stamp, recv, inference in received}
     latencies_ms = np.array([(recv - stamp) / 1e6 for stamp, (recv, _) in got.items()
                              if stamp in expected])
@@ -190,7 +207,8 @@ def run(args: argparse.Namespace, backend: str, folder: Path, log: Path) -> dict
     # Where in the stream estimates went missing (window-fill edge, mid-stream or the end).
     dropped_at = sorted(i for i, stamp in enumerate(published_stamps) if stamp in missing)
     figures = {
-        "backend": backend, "grid_stamps": args.grid_stamps, "rate_hz": args.rate,
+        "backend": backend, "grid_stamps": args.grid_stamps, "window_end": args.window_end,
+        "rate_hz": args.rate,
         "duration_s": args.duration,
         "ensemble_size": len(manifest["models"]), "window_length": manifest["window_length"],
         "published": len(published_stamps), "expected_estimates": len(expected),

@@ -14,7 +14,7 @@ import numpy as np
 from k2muse_inference.ensemble import Ensemble
 from k2muse_inference.model import FeatureBuilder
 from k2muse_inference.stats import LatencyStats, RateMeter
-from k2muse_inference.window import NS_PER_S, LegHistory, Verdict, WindowSpec
+from k2muse_inference.window import NS_PER_S, LegHistory, Verdict, WindowEnd, WindowSpec
 
 SIDES = ("left", "right")
 
@@ -70,6 +70,7 @@ class HipMomentEstimator:
         self.future_stamps = 0
         self.rejected_outputs = 0
         self._last_input_ns: int | None = None
+        self._last_window_end_ns: int | None = None  # the instant last estimated
         self._last_estimate_valid = (False, False)
         self._old_input_age_s: float | None = None  # set while arriving stamps are too old
         self._future_lead_s: float | None = None  # set while arriving stamps are in the future
@@ -83,7 +84,9 @@ class HipMomentEstimator:
         Stamps are bounded against it both ways: older than ``max_input_age_s`` or more than
         ``max_stamp_lead_s`` ahead, the sample is dropped and counted, and never enters a
         window (one far-future stamp would otherwise make every later sample out of order).
-        Returns None when no leg has a complete, trustworthy window for this stamp.
+        Returns None when no leg has a complete, trustworthy window for this stamp, or, with
+        windows ending on the model grid, when this sample crossed no new grid instant (the
+        estimate is stamped with its window's last instant).
         """
         self._last_input_ns = received_ns
         self.input_rate.tick(received_ns / NS_PER_S)
@@ -99,17 +102,23 @@ class HipMomentEstimator:
             return None
         self._old_input_age_s = self._future_lead_s = None
 
+        end_ns = self.spec.window_end_ns(stamp_ns)
+        repeated = (self.spec.window_end is WindowEnd.MODEL_GRID
+                    and end_ns == self._last_window_end_ns)
         rows, ready = [], []
         for side, (leg, angle) in enumerate(zip(self.legs, angles_rad, strict=True)):
-            if angle is None or not leg.add(stamp_ns, angle).kept:
+            if angle is None or not leg.add(stamp_ns, angle).kept or repeated:
                 continue
             window = leg.window()
             if window is not None:
                 rows.append(self.features(window))
                 ready.append(side)
+        if repeated:
+            return None
         if not rows:
             self._last_estimate_valid = (False, False)
             return None
+        self._last_window_end_ns = end_ns
 
         output = self.ensemble(np.stack(rows))
         moments, valid = [0.0, 0.0], [False, False]
@@ -123,7 +132,7 @@ class HipMomentEstimator:
             return None
         self.published += 1
         self.estimate_rate.tick(received_ns / NS_PER_S)
-        return Estimate(stamp_ns, (moments[0], moments[1]), (valid[0], valid[1]),
+        return Estimate(end_ns, (moments[0], moments[1]), (valid[0], valid[1]),
                         output.latency_s)
 
     def is_stale(self, now_ns: int) -> bool:
@@ -157,6 +166,9 @@ class HipMomentEstimator:
             "old_stamps_dropped": str(self.old_stamps),
             "future_stamps_dropped": str(self.future_stamps),
             "rejected_model_outputs": str(self.rejected_outputs),
+            # a streaming backend: windows that cost one model step vs a whole window
+            "model_steps": str(self.ensemble.steps),
+            "model_primes": str(self.ensemble.primes),
         }
         summary = self.latency.summary()
         if summary is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from exo_common.params import spec, validate_fields
 
 from k2muse_inference.backends import BACKEND_NAMES
+from k2muse_inference.window import WindowEnd
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class EstimatorNodeConfig:
     max_abs_velocity_rad_s: float = spec(
         20.0, "a sample implying a faster hip is an encoder glitch and is skipped, rad/s",
         0.1, 1000.0)
+    window_end: str = spec(
+        "newest_sample", "where a window ends: newest_sample (estimate at each input stamp) or"
+        " model_grid (at the model-period instant before it, once per period: jittered input"
+        " still streams, one model step per estimate)",
+        choices=tuple(end.value for end in WindowEnd))
     max_abs_moment_nm_per_kg: float = spec(
         5.0, "an ensemble output beyond this is rejected (leg marked invalid), N·m/kg",
         0.1, 100.0)

@@ -32,7 +32,7 @@ from k2muse_inference.model import (
     ModelSpec,
     load_model_spec,
 )
-from k2muse_inference.window import WindowSpec
+from k2muse_inference.window import WindowEnd, WindowSpec
 
 NODE_NAME = "hip_moment_estimator"
 
@@ -87,6 +87,7 @@ class HipMomentEstimatorNode(Node):
                 min_angle_rad=config.min_angle_rad,
                 max_angle_rad=config.max_angle_rad,
                 max_abs_velocity_rad_s=config.max_abs_velocity_rad_s,
+                window_end=WindowEnd(config.window_end),
             )
         except (ArtifactError, ManifestMismatch, ModelMismatch, BackendUnavailable,
                 ValueError) as error:
@@ -128,7 +129,9 @@ class HipMomentEstimatorNode(Node):
         if estimate is None:
             return
         out = HipMomentEstimate()
-        out.header = msg.header
+        out.header.frame_id = msg.header.frame_id
+        # the window's last instant: the input's stamp, or the model-grid instant before it
+        out.header.stamp.sec, out.header.stamp.nanosec = divmod(estimate.stamp_ns, 1_000_000_000)
         out.left_moment_nm_per_kg, out.right_moment_nm_per_kg = estimate.moments_nm_per_kg
         out.left_valid, out.right_valid = estimate.valid
         out.model_id = self.spec.model_id

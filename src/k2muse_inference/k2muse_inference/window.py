@@ -3,11 +3,18 @@
 The model was trained on windows sampled at a fixed rate, but joint states arrive at whatever
 rate the encoder driver or replay runs, with jitter, duplicates, reordering and dropouts. Each
 leg keeps a short history of accepted raw samples; a window is the linear interpolation of that
-history at ``window_length + 1`` instants spaced one model period apart and ending exactly at
-the newest sample, so the estimate belongs to the input's own stamp (the extra leading sample
-lets the first velocity of the window be a backward difference, as in training). When the
-input rate equals the model rate (or is an integer multiple of it) the grid instants coincide
-with input stamps and the window holds the raw samples unchanged.
+history at ``window_length + 1`` instants spaced one model period apart (the extra leading
+sample lets the first velocity of the window be a backward difference, as in training).
+
+Where the window ends is a choice (``WindowEnd``). At the newest sample (the default), the
+estimate belongs to the input's own stamp; when the input rate equals the model rate (or is an
+integer multiple of it) and the stamps sit on that grid, the instants coincide with input
+stamps and consecutive windows continue each other, so a streaming backend steps them. With
+jittered stamps (a clocked read of real encoders) every window is resampled afresh and has to
+be primed whole. On the model grid (instants at whole multiples of the model period on the
+stamp clock), a window ends at the last instant at or before the newest sample: the estimate
+is up to one period old and comes once per period, but consecutive windows always continue
+each other, whatever the jitter, because each instant is interpolated from the same samples.
 
 A window is valid only when the history since the last restart covers the whole window; a
 non-finite or absurd sample, or a gap longer than ``max_gap_s``, restarts the history, so the
@@ -24,6 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 
 NS_PER_S = 1_000_000_000
+
+
+class WindowEnd(enum.Enum):
+    """Where a window ends: at the newest sample, or at the model grid instant before it."""
+
+    NEWEST_SAMPLE = "newest_sample"
+    MODEL_GRID = "model_grid"
 
 
 class Verdict(enum.Enum):
@@ -53,6 +67,7 @@ class WindowSpec:
     min_angle_rad: float = -1.0
     max_angle_rad: float = 2.6
     max_abs_velocity_rad_s: float = 20.0
+    window_end: WindowEnd = WindowEnd.NEWEST_SAMPLE
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.sample_rate_hz) and self.sample_rate_hz > 0.0):
@@ -68,6 +83,15 @@ class WindowSpec:
             )
         if not self.max_abs_velocity_rad_s > 0.0:
             raise ValueError("max_abs_velocity_rad_s must be positive")
+        if self.window_end is WindowEnd.MODEL_GRID and not float(self.period_ns).is_integer():
+            raise ValueError(f"window_end {self.window_end.value} needs a model period of whole "
+                             f"nanoseconds (100 Hz, 200 Hz, ...), not {self.sample_rate_hz} Hz")
+
+    def window_end_ns(self, newest_stamp_ns: int) -> int:
+        """Stamp of the last window instant for a history whose newest sample has this stamp."""
+        if self.window_end is WindowEnd.NEWEST_SAMPLE:
+            return newest_stamp_ns
+        return newest_stamp_ns - newest_stamp_ns % int(self.period_ns)
 
     @property
     def period_ns(self) -> float:
@@ -162,7 +186,7 @@ class LegHistory:
         """Drop samples no future window can reach; grow the buffers if that frees too little."""
         stamps = self._stamps[self._start : self._end]
         # Keep the newest sample at or before the oldest instant the next window can need.
-        first_needed = incoming_stamp_ns - self.spec.span_ns
+        first_needed = self.spec.window_end_ns(incoming_stamp_ns) - self.spec.span_ns
         keep_from = max(int(np.searchsorted(stamps, first_needed, side="right")) - 1, 0)
         kept = len(stamps) - keep_from
         capacity = len(self._stamps)
@@ -182,18 +206,23 @@ class LegHistory:
         span = float(self._stamps[self._end - 1] - self._stamps[self._start])
         return min(span / self.spec.span_ns, 1.0)
 
+    def window_end_ns(self) -> int | None:
+        """Stamp of the last instant of the window the history gives now (None when empty)."""
+        return self.spec.window_end_ns(int(self._stamps[self._end - 1])) if len(self) else None
+
     def window(self) -> np.ndarray | None:
-        """``window_length + 1`` angles (rad) on the model grid ending at the newest sample.
+        """``window_length + 1`` angles (rad) on the model grid ending at ``window_end_ns()``.
 
         None while the history since the last restart does not cover the window yet.
         """
         if len(self) == 0:
             return None
         stamps = self._stamps[self._start : self._end]
-        newest = int(stamps[-1])
-        if newest - int(stamps[0]) < self.spec.span_ns:
+        end = self.window_end_ns()
+        if end - int(stamps[0]) < self.spec.span_ns:
             return None
-        # Interpolate on offsets from the newest stamp: exact in float64 for spans of seconds.
-        offsets = (stamps - newest).astype(np.float64)
+        # Interpolate on offsets from the window's end, integers exact in float64: an instant
+        # gets the same value in every window that holds it, so windows continue each other.
+        offsets = (stamps - end).astype(np.float64)
         first = max(int(np.searchsorted(offsets, self._grid[0], side="right")) - 1, 0)
         return np.interp(self._grid, offsets[first:], self._angles[self._start + first : self._end])

@@ -191,3 +191,36 @@ def test_one_future_stamp_does_not_silence_the_estimator(
                    == "1" for status in harness.diagnostics)
 
     assert spin_until(ros_node, counted, 5.0), process.output()
+
+
+def test_jittered_encoder_reads_stream_on_the_model_grid(
+        start_node, ros_node, spin_until, model_folder, trial_hip_angles):
+    """200 Hz reads with +-1.5 ms stamp jitter, window_end model_grid, the streaming backend:
+    one estimate per 10 ms instant, stamped with it, nearly every one a single model step."""
+    time_s, angles = trial_hip_angles
+    played_t = np.arange(0, 600) / 200.0
+    played = np.stack([np.interp(played_t, time_s, angles[:, s]) for s in (0, 1)], axis=1)
+    jitter = np.random.default_rng(5).integers(-1_500_000, 1_500_001, len(played))
+    process = start_estimator(start_node, model_folder, "window_end:=model_grid",
+                              "backend:=onnxruntime_streaming", "diagnostics_period_s:=0.2")
+    harness = Harness(ros_node, spin_until, process)
+    stamps = harness.play(played, 200.0, shifts=dict(enumerate(jitter.tolist())))
+    instants = sorted({s - s % 10_000_000 for s in stamps})
+    expected = len(instants) - WINDOW - 1  # the first full window ends 100 periods in
+    harness.wait_for(expected)
+    received = sorted(harness.by_stamp())
+    assert len(received) == len(harness.estimates), "an estimate was published twice"
+    assert set(received) <= set(instants), "estimates are stamped with model-grid instants"
+    assert len(received) >= (expected if harness.max_lateness_s < LATE_BURST_S
+                             else 0.5 * expected), process.output()
+    assert all(m.backend == "onnxruntime_streaming" for m in harness.estimates)
+
+    def counts():
+        values = [{kv.key: kv.value for kv in status.values} for status in harness.diagnostics]
+        return [(int(v["model_steps"]), int(v["model_primes"])) for v in values
+                if "model_steps" in v and int(v["model_steps"]) + int(v["model_primes"])
+                >= len(received)]
+
+    assert spin_until(ros_node, lambda: bool(counts()), 5.0), process.output()
+    steps, primes = counts()[-1]
+    assert primes <= 4 and steps >= 10 * primes  # primed once per leg, then stepped

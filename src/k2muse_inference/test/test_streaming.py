@@ -24,7 +24,7 @@ from k2muse_inference.backends import (
 from k2muse_inference.ensemble import Ensemble, StreamCache
 from k2muse_inference.estimator import HipMomentEstimator
 from k2muse_inference.model import Expectations, FeatureBuilder, load_model_spec
-from k2muse_inference.window import NS_PER_S, WindowSpec
+from k2muse_inference.window import NS_PER_S, WindowEnd, WindowSpec
 
 T0_NS = 1_700_000_000 * NS_PER_S
 REAL_TRIAL = (Path(__file__).resolve().parents[4] / "shared" / "testdata" / "c3d"
@@ -37,9 +37,9 @@ def spec(model_folder):
     return load_model_spec(model_folder, Expectations())
 
 
-def estimator_pair(spec, streaming_backend=None):
+def estimator_pair(spec, streaming_backend=None, window_end=WindowEnd.NEWEST_SAMPLE):
     """Windowed and streaming estimators with the same window geometry."""
-    window = WindowSpec(spec.sample_rate_hz, spec.window_length)
+    window = WindowSpec(spec.sample_rate_hz, spec.window_length, window_end=window_end)
     features = FeatureBuilder(spec.inputs, spec.sample_rate_hz)
     windowed = Ensemble(OnnxRuntimeBackend(spec.ensemble, BackendOptions()))
     streaming = Ensemble(streaming_backend or FusedStreamingBackend(spec.ensemble,
@@ -106,6 +106,31 @@ def test_real_c3d_trial_streams_with_windowed_parity(spec):
     stamps = T0_NS + np.arange(len(angles), dtype=np.int64) * 10_000_000
     ensemble = check_parity(estimator_pair(spec), stamps, angles)
     assert ensemble.primes == 2 and ensemble.steps > 300  # one prime per leg, then steps
+
+
+@pytest.mark.parametrize("window_end", list(WindowEnd))
+def test_jittered_stamps_stream_only_on_the_model_grid(spec, trial_hip_angles, window_end):
+    """A clocked encoder read at 200 Hz with +-1.5 ms jitter: parity either way; steps only
+    when windows end on the model grid, once per model period."""
+    time_s, angles = trial_hip_angles
+    rng = np.random.default_rng(4)
+    read_s = np.arange(0.002, time_s[-1] - time_s[0], 1 / 200)
+    read_s = np.sort(read_s + rng.uniform(-0.0015, 0.0015, len(read_s)))
+    jittered = np.stack([np.interp(read_s, time_s - time_s[0], angles[:, s]) for s in (0, 1)],
+                        axis=1)
+    stamps = T0_NS + np.round(read_s * NS_PER_S).astype(np.int64)
+    pair = estimator_pair(spec, window_end=window_end)
+    ensemble = check_parity(pair, stamps, jittered)
+    estimates = pair[1].published
+    counts = pair[1].health(int(stamps[-1])).values  # what the node's diagnostics report
+    assert (counts["model_steps"], counts["model_primes"]) == (str(ensemble.steps),
+                                                               str(ensemble.primes))
+    if window_end is WindowEnd.MODEL_GRID:
+        assert ensemble.primes == 2 and ensemble.steps > 10 * ensemble.primes
+        instants = len(np.unique(stamps // 10_000_000))  # 10 ms model periods crossed
+        assert abs(estimates - (instants - spec.window_length)) <= 2  # one per period
+    else:
+        assert ensemble.steps < ensemble.primes / 10  # jitter: nearly every window re-primed
 
 
 def test_streaming_backend_is_the_default_and_predicts_windows(spec):

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from k2muse_inference.window import NS_PER_S, LegHistory, Verdict, WindowSpec
+from k2muse_inference.window import NS_PER_S, LegHistory, Verdict, WindowEnd, WindowSpec
 
 # A 49-sample model window is resampled as 50 points: the window plus the sample before it.
 SPEC = WindowSpec(sample_rate_hz=100.0, window_length=49, max_gap_s=0.05)
@@ -127,3 +127,51 @@ def test_late_sender_burst_is_not_mistaken_for_a_glitch():
         assert history.add(stamps[-1] + 10_000_000 + k * 50_000, last + 0.02 * k) is (
             Verdict.ACCEPTED
         )
+
+
+def jittered_stamps(rate_hz, n, jitter_s, seed=0, start_s=1.0):
+    """Stamps of a clocked encoder read: nominal rate, uniform jitter, strictly increasing."""
+    rng = np.random.default_rng(seed)
+    nominal = start_s + np.arange(n) / rate_hz
+    return np.round((nominal + rng.uniform(-jitter_s, jitter_s, n)) * NS_PER_S).astype(np.int64)
+
+
+def test_model_grid_windows_continue_each_other_whatever_the_jitter():
+    spec = WindowSpec(100.0, 49, window_end=WindowEnd.MODEL_GRID)
+    history = LegHistory(spec)
+    windows = {}
+    for stamp in jittered_stamps(200.0, 400, jitter_s=0.0015):
+        assert history.add(int(stamp), float(gait_angle(stamp / NS_PER_S))).kept
+        end = history.window_end_ns()
+        window = history.window()
+        assert end % 10_000_000 == 0 and 0 <= stamp - end < 10_000_000
+        if window is not None:
+            assert windows.setdefault(end, window.tobytes()) == window.tobytes()
+    ends = sorted(windows)
+    assert len(ends) > 100 and np.all(np.diff(ends) == 10_000_000)
+    for before, after in zip(ends[:-1], ends[1:], strict=True):
+        previous = np.frombuffer(windows[before])
+        following = np.frombuffer(windows[after])
+        np.testing.assert_array_equal(following[:-1], previous[1:])  # bit for bit
+    # ... and each instant is the interpolated signal at that instant
+    final_grid_s = (ends[-1] + spec.grid_offsets_ns()) / NS_PER_S
+    np.testing.assert_allclose(np.frombuffer(windows[ends[-1]]), gait_angle(final_grid_s),
+                               atol=1e-3)
+
+
+def test_newest_sample_windows_of_jittered_input_do_not_continue():
+    history = LegHistory(SPEC)
+    windows = []
+    for stamp in jittered_stamps(100.0, 120, jitter_s=0.0015):
+        history.add(int(stamp), float(gait_angle(stamp / NS_PER_S)))
+        assert history.window_end_ns() == stamp
+        if history.window() is not None:
+            windows.append(history.window())
+    pairs = zip(windows[:-1], windows[1:], strict=True)
+    assert not any(np.array_equal(after[:-1], before[1:]) for before, after in pairs)
+
+
+def test_model_grid_needs_a_whole_nanosecond_period():
+    with pytest.raises(ValueError, match="whole nanoseconds"):
+        WindowSpec(30.0, 49, window_end=WindowEnd.MODEL_GRID)
+    assert WindowSpec(30.0, 49).window_end_ns(123) == 123
