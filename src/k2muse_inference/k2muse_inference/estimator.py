@@ -65,6 +65,7 @@ class HipMomentEstimator:
         self.latency = LatencyStats()
         self.input_rate = RateMeter()
         self.estimate_rate = RateMeter()
+        self.received = 0  # joint states handed in, whatever became of them
         self.published = 0
         self.old_stamps = 0
         self.future_stamps = 0
@@ -89,6 +90,7 @@ class HipMomentEstimator:
         estimate is stamped with its window's last instant).
         """
         self._last_input_ns = received_ns
+        self.received += 1
         self.input_rate.tick(received_ns / NS_PER_S)
         age_s = (received_ns - stamp_ns) / NS_PER_S
         if self.max_input_age_s > 0.0 and age_s > self.max_input_age_s:
@@ -161,6 +163,7 @@ class HipMomentEstimator:
         values = {
             "input_rate_hz": f"{self.input_rate.rate_hz(now_s):.1f}",
             "estimate_rate_hz": f"{self.estimate_rate.rate_hz(now_s):.1f}",
+            "joint_states_received": str(self.received),
             "estimates_published": str(self.published),
             "stale_timeout_s": f"{self.stale_timeout_s:g}",
             "old_stamps_dropped": str(self.old_stamps),
