@@ -25,7 +25,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "exo-demo = exo_bringup.demo:main",
+            "exo-demo = exo_bringup.cli_entries:exo_demo",
         ],
     },
 )

@@ -24,7 +24,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "k2muse = k2muse_dataset.cli:main",
+            "k2muse = k2muse_dataset.cli_entries:k2muse",
         ],
     },
 )

@@ -24,8 +24,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "k2muse-baselines = k2muse_learning.baselines_cli:main",
-            "k2muse-tcn = k2muse_learning.tcn_cli:main",
+            "k2muse-baselines = k2muse_learning.cli_entries:k2muse_baselines",
+            "k2muse-tcn = k2muse_learning.cli_entries:k2muse_tcn",
         ],
     },
 )

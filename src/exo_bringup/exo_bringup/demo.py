@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from exo_control.graph_processes import GraphError, config_files, run_graph
+from k2muse_dataset.cli_errors import run_command
 from tqdm import tqdm
 
 DEMO_MARKER = ".exo-demo"
@@ -258,22 +259,18 @@ def main(argv: list[str] | None = None) -> int:
         print("exo-demo: --rate-scale must be in [0.1, 10] and --epochs >= 1", file=sys.stderr)
         return 2
     settings = DemoSettings(epochs=args.epochs, seed=args.seed)
-    try:
+
+    def run() -> None:
         out = prepare_output(args.output, args.force)
         summary = run_demo(out, settings, args.rate_scale, args.trial, args.model,
                            args.body_mass)
-    except (DemoError, GraphError, OSError, ValueError) as exc:
-        print(f"exo-demo: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("exo-demo: interrupted", file=sys.stderr)
-        return 130
-    metrics = json.loads(Path(summary["metrics_file"]).read_text())
-    print(headline(metrics))
-    print(f"exo-demo finished in {summary['total_seconds']:.0f} s; results in {out}")
-    print(f"  metrics: {summary['metrics_file']}")
-    print(f"  plots:   {', '.join(str(out / p) for p in summary['plots'])}")
-    return 0
+        metrics = json.loads(Path(summary["metrics_file"]).read_text())
+        print(headline(metrics))
+        print(f"exo-demo finished in {summary['total_seconds']:.0f} s; results in {out}")
+        print(f"  metrics: {summary['metrics_file']}")
+        print(f"  plots:   {', '.join(str(out / p) for p in summary['plots'])}")
+
+    return run_command("exo-demo", run, (DemoError, GraphError))
 
 
 if __name__ == "__main__":

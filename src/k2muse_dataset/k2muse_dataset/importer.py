@@ -21,10 +21,11 @@ from pathlib import Path
 
 import yaml
 
+from .batch import run_batch
 from .c3d_reader import C3DError, C3DTrial, read_c3d
 from .gait import DEFAULT_STRIDE_TOLERANCE
 from .naming import FileNameError, normalise_mode
-from .process import _run_parallel, _write_report, trial_from_sources
+from .process import _write_report, trial_from_sources
 from .trial_h5 import BODY_MASS_RANGE_KG, TrialFileError
 from .trial_notes import write_annotated_trial
 
@@ -240,9 +241,9 @@ def import_c3d_files(source: str | Path, out_root: str | Path,
             raise FileNotFoundError(f"{source}: no .c3d file in this folder or below")
     else:
         raise FileNotFoundError(f"{source}: no such file or folder")
-    rows = _run_parallel(import_c3d, jobs, [
+    rows = run_batch(import_c3d, [
         (path, root, out_root, options, sidecar, tuple(label_suffixes), tolerance)
-        for path in files], "c3d files", progress)
+        for path in files], jobs, "c3d files", progress)
     outputs: dict[str, str] = {}
     for row in rows:  # two inputs never share an output silently
         if row["output"] and row["output"] in outputs:

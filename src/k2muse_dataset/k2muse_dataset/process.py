@@ -14,17 +14,15 @@ import csv
 import io
 import json
 import os
-import signal
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from .atomic import sweep_leftovers, write_text_atomic
 from .aus_reader import AUSFileError, merge_aus_channels
+from .batch import run_batch
 from .c3d_reader import C3DError, GaitEvents, read_c3d
 from .emg_reader import EMGFileError, read_noraxon_mat
 from .gait import (
@@ -353,28 +351,6 @@ def _write_report(out_root: Path, rows: list[dict]) -> Path:
     return out_root / "report.json"
 
 
-def _run_parallel(fn, jobs: int, argument_lists: list[tuple], desc: str,
-                  progress: bool) -> list:
-    if jobs <= 1 or len(argument_lists) <= 1:
-        return [fn(*args) for args in tqdm(argument_lists, desc=desc, disable=not progress)]
-    # Workers ignore Ctrl-C: the parent stops the batch and reports it once. Ctrl-C is held
-    # back while the pool starts its workers and takes the work: an interrupt inside submit can
-    # leave the executor's state half-made, and its shutdown then never returns.
-    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=signal.signal,
-                                 initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
-            try:
-                futures = [pool.submit(fn, *args) for args in argument_lists]
-                signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
-                return [f.result() for f in tqdm(futures, desc=desc, disable=not progress)]
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
-
-
 def process_release(release_root: str | Path, out_root: str | Path, jobs: int | None = None,
                     n_points: int = DEFAULT_POINTS,
                     tolerance: float = DEFAULT_STRIDE_TOLERANCE, write_mat: bool = True,
@@ -404,9 +380,9 @@ def process_release(release_root: str | Path, out_root: str | Path, jobs: int | 
         except ParticipantFileError as exc:
             rows.append({"trial": "", "status": "skipped", "files": [str(sheet)],
                          "reasons": [str(exc)], "output": ""})
-    trial_rows = _run_parallel(process_trial, jobs, [
+    trial_rows = run_batch(process_trial, [
         (key, src, out_root, masses, tolerance, force) for key, src in trials.items()],
-        "trials", progress)
+        jobs, "trials", progress)
     rows += trial_rows
     if write_mat:
         changed = {r["trial"][:3] for r in trial_rows if r["status"] == "processed"}
@@ -418,6 +394,6 @@ def process_release(release_root: str | Path, out_root: str | Path, jobs: int | 
         todo = [(p, files, out_root, n_points, mat_streams)
                 for p, files in sorted(by_participant.items())
                 if p in changed or not (out_root / "processed" / f"{p}.mat").is_file()]
-        rows += _run_parallel(_participant_mat, jobs, todo, "processed .mat", progress)
+        rows += run_batch(_participant_mat, todo, jobs, "processed .mat", progress)
     _write_report(out_root, rows)
     return {"rows": rows, "report": str(out_root / "report.json")}

@@ -204,13 +204,13 @@ def test_full_disk_with_a_patched_write(release, tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_ctrl_c_in_process_is_one_line_and_keeps_finished_trials(release, tmp_path, jobs):
     out = tmp_path / "out"
-    process = _process_cli(release, out, jobs)
+    process = _process_cli(release, out, jobs, start_new_session=True)
     deadline = time.monotonic() + 300
     while not list(out.rglob("*.h5")) and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     assert process.poll() is None, "processing finished before it could be interrupted"
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the workers get it too
     _, err = process.communicate(timeout=300)
     assert process.returncode == 130, err
     # Progress bars share stderr (ended by carriage returns); the message is a line of its own.

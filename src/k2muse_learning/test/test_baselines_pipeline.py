@@ -197,3 +197,33 @@ def test_cli_user_errors_exit_nonzero_with_one_line(tmp_path, capsys):
                  "--config", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "sonar" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_ctrl_c_while_features_load_in_parallel_is_one_line(dataset_root, tmp_path):
+    """A real Ctrl-C, sent to the whole process group as a terminal does (workers included)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"modalities": ["emg"], "regression": {"models": {"mean": {}}},
+                                   "classification": {"models": {"majority": {}}}}))
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "k2muse-baselines"), "run", "--data",
+             str(dataset_root), "--out", str(tmp_path / "out"), "--config", str(cfg),
+             "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        deadline = time.monotonic() + 300
+        while "features:" not in log.read_text():  # the workers are reading trial files
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=300) == 130, log.read_text()
+    err = log.read_text()
+    assert "k2muse-baselines run: interrupted (finished outputs are kept)" in err.splitlines()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert not (tmp_path / "out").exists()

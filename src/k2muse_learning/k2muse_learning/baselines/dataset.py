@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from k2muse_dataset.batch import run_batch
 from k2muse_dataset.trial_h5 import (
     AUS_FRAME_RATE_HZ,
     EMG_RATE_HZ,
@@ -136,6 +137,14 @@ def find_trial_files(root: str | Path) -> list[Path]:
     return list(iter_trial_files(root))
 
 
+def _load_or_problem(path: str | Path,
+                     config: FeatureConfig) -> tuple[TrialFeatures | None, str | None]:
+    try:
+        return load_trial_features(path, config), None
+    except (TrialFileError, ValueError) as exc:
+        return None, str(exc)
+
+
 def load_dataset(
     paths: Iterable[str | Path],
     config: FeatureConfig,
@@ -148,23 +157,10 @@ def load_dataset(
     """Load many trials in parallel, keeping those that match the filters.
 
     Returns (trials, problems): an unreadable file is reported in ``problems`` and skipped, so
-    one bad file never stops a sweep.
+    one bad file never stops a sweep. Ctrl-C stops after the files being read (``run_batch``).
     """
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
-    paths = list(paths)
-
-    def load(path):
-        try:
-            return load_trial_features(path, config), None
-        except (TrialFileError, ValueError) as exc:
-            return None, str(exc)
-
-    runner = Parallel(n_jobs=jobs, prefer="processes" if jobs != 1 else None)
-    results = runner(
-        delayed(load)(p) for p in tqdm(paths, desc="features", unit="trial", disable=not progress)
-    )
+    results = run_batch(_load_or_problem, [(path, config) for path in paths], jobs,
+                        "features", progress)
     keep = []
     problems = [msg for _, msg in results if msg is not None]
     for trial, _ in results:
