@@ -3,6 +3,8 @@
 import importlib
 import importlib.metadata
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,40 @@ def test_exo_msgs_generates_every_message_file():
     generated = importlib.import_module("exo_msgs.msg")
     for msg in on_disk:
         assert hasattr(generated, msg.removesuffix(".msg")), msg
+
+
+def workspace_console_scripts():
+    for name in PYTHON_PACKAGES:
+        for entry_point in importlib.metadata.distribution(name).entry_points:
+            if entry_point.group == "console_scripts":
+                yield entry_point
+
+
+def test_every_node_executable_starts_through_the_shared_node_entry():
+    # A node is a module that runs itself with node_runner.run_node; its executable must be
+    # made by exo_common.node_entry, which handles Ctrl-C before the node's heavy imports.
+    node_modules = {
+        ".".join(path.relative_to(SRC / path.parts[len(SRC.parts)]).with_suffix("").parts)
+        for path in SRC.glob("*/*/*.py")
+        if "run_node(" in path.read_text() and path.name != "node_runner.py"}
+    entered = {}
+    for entry_point in workspace_console_scripts():
+        target = entry_point.load()
+        module = getattr(target, "node_module", None)
+        if module is None:
+            assert entry_point.module not in node_modules, (
+                f"{entry_point.name} starts a node without exo_common.node_entry")
+        else:
+            entered[module] = entry_point
+    assert set(entered) == node_modules
+    assert len(node_modules) >= 7  # the five exo_control nodes, the estimator, the hip angles
+
+    # The modules the executables import first must not pull in rclpy (or numpy, torch).
+    entry_modules = sorted({ep.module for ep in entered.values()})
+    probe = ("import importlib, sys\n"
+             f"for name in {entry_modules!r}:\n    importlib.import_module(name)\n"
+             "print(sorted(m for m in ('rclpy', 'numpy', 'torch') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout

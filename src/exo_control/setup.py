@@ -28,11 +28,11 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "assistance_profile = exo_control.assistance_node:main",
-            "admittance_controller = exo_control.controller_node:main",
-            "simulated_actuator = exo_control.actuator_node:main",
-            "trial_replay = exo_control.replay_node:main",
-            "topic_recorder = exo_control.recorder_node:main",
+            "assistance_profile = exo_control.node_entries:assistance_profile",
+            "admittance_controller = exo_control.node_entries:admittance_controller",
+            "simulated_actuator = exo_control.node_entries:simulated_actuator",
+            "trial_replay = exo_control.node_entries:trial_replay",
+            "topic_recorder = exo_control.node_entries:topic_recorder",
             "exo-analyze = exo_control.analyze:main",
         ],
     },

@@ -29,7 +29,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "hip_angle_publisher = exo_hardware.hip_angle_node:main",
+            "hip_angle_publisher = exo_hardware.node_entries:hip_angle_publisher",
         ],
         "exo_control.actuator_drivers": [
             "tmotor = exo_hardware.drivers:tmotor",

@@ -24,7 +24,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "hip_moment_estimator = k2muse_inference.estimator_node:main",
+            "hip_moment_estimator = k2muse_inference.node_entries:hip_moment_estimator",
         ],
     },
 )

@@ -4,8 +4,9 @@ rclpy's own signal handlers shut the context down from a helper thread and raise
 KeyboardInterrupt wherever the main thread happens to be. Inside a pybind11 call (taking a
 message, say) that surfaces as an unrelated RuntimeError while rclpy.ok() is still true, so a
 node stopped by ``ros2 launch`` could exit with a traceback, or not stop before launch escalates
-to SIGTERM. Here a signal only sets a flag, which the spin loop reads at least every
-``POLL_S``: the node stops within a fraction of a second, runs its ``close()``, exits 0.
+to SIGTERM. Here a signal only sets a flag (``node_entry.stop_requested``, set from the start of
+the process by the console entry point), which the spin loop reads at least every ``POLL_S``:
+the node stops within a fraction of a second, runs its ``close()``, exits 0.
 
 Everything built at startup (imported modules, torch, the model) is frozen out of the garbage
 collector: the collector's pauses while spinning stay short, and the interpreter's exit does
@@ -18,7 +19,6 @@ import gc
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 
 import rclpy
@@ -27,10 +27,10 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from exo_common.node_entry import request_stop_on_signals
 from exo_common.params import ConfigError
 
 POLL_S = 0.1
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
@@ -43,9 +43,7 @@ def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
     ``close()``, when it has one, runs on every exit.
     """
     errors = {ConfigError: 2, **{kind: 1 for kind in user_errors}}
-    stop = threading.Event()
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda _sig, _frame: stop.set())
+    stop = request_stop_on_signals()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     executor = SingleThreadedExecutor()
