@@ -86,9 +86,12 @@ class Launch:
         assert seconds < STOP_BOUND_S, f"stopped after {seconds:.1f} s\n{out}"
 
     def close(self) -> None:
-        if self.process.poll() is None:
+        """Kill the whole group, launch or not: no node of a failed test outlives it."""
+        try:
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        except ProcessLookupError:
+            pass  # every process of the group has ended
+        self.process.wait()
         self._log.close()
 
 
@@ -108,9 +111,15 @@ def launches(launch_overlay, tmp_path):
 
 
 def start_encoder(start_node, trial_file: Path):
-    """A fake encoder: the trial's hip angles on /joint_states at 100 Hz, over and over."""
+    """A fake encoder: the trial's hip angles on /joint_states at 100 Hz, over and over.
+
+    Clocked like an encoder driver (SCHED_FIFO where permitted, below the actuator's fast loop):
+    the simulated actuator moves the wearer's hip as the angles arrive, so a replay descheduled
+    for 0.25 s on a loaded machine and then catching up moved the simulated hip 0.4 rad within
+    a few ms, and the simulated cable tension jumped to 309 N (the actuator released at once).
+    """
     return start_node("trial_replay", *ros_arguments({"trial_file": str(trial_file),
-                                                      "loop": True}))
+                                                      "loop": True, "realtime_priority": 40}))
 
 
 class Graph:
