@@ -33,7 +33,7 @@ setup(
             "simulated_actuator = exo_control.node_entries:simulated_actuator",
             "trial_replay = exo_control.node_entries:trial_replay",
             "topic_recorder = exo_control.node_entries:topic_recorder",
-            "exo-analyze = exo_control.analyze:main",
+            "exo-analyze = exo_control.cli_entries:exo_analyze",
         ],
     },
 )

@@ -13,7 +13,9 @@ Each call sets torch's thread count in the process that runs it, so ``jobs`` pro
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from multiprocessing import resource_tracker
 from typing import Any
 
 import joblib
@@ -95,4 +97,18 @@ def run_all(function: Callable[[Any], Any], tasks: Sequence[Any], jobs: int = 1,
 
     with engine(backend, jobs, address):
         calls = (delayed(_call_with_threads)(function, task, threads) for task in tasks)
-        yield from Parallel(return_as="generator")(calls)
+        # Local workers are new interpreters that would take Ctrl-C (which a terminal sends
+        # to every process of the group) as a KeyboardInterrupt traceback while they import:
+        # they start with SIGINT blocked, as the mask survives exec; this process takes it
+        # once they run (Parallel has started them when it returns) and joblib stops them.
+        # The standard resource tracker is started first: starting it unblocks SIGINT.
+        mask = None
+        if backend == "local":
+            resource_tracker.ensure_running()
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            results = Parallel(return_as="generator")(calls)
+        finally:
+            if mask is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        yield from results
