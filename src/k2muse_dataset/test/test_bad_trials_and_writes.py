@@ -266,3 +266,29 @@ def test_run_command_maps_errors_and_ctrl_c_to_one_line_and_status(capsys):
     assert run_command("tool", lambda: 3) == 3 and run_command("tool", lambda: None) == 0
     with pytest.raises(ZeroDivisionError):
         run_command("tool", bug)
+
+
+def _record_and_interrupt_at(folder, index, interrupt_at):
+    """A batch call (50 ms): leaves a file; at ``interrupt_at`` sends Ctrl-C to the batch."""
+    import multiprocessing
+
+    if index == interrupt_at:
+        in_worker = multiprocessing.parent_process() is not None
+        os.kill(os.getppid() if in_worker else os.getpid(), signal.SIGINT)
+    time.sleep(0.05)  # the interrupt arrives while this call runs
+    (Path(folder) / f"{index}.done").write_text("")
+    return index
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_batch_stops_between_calls_on_ctrl_c(tmp_path, jobs):
+    from k2muse_dataset.batch import run_batch
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(_record_and_interrupt_at, [(str(tmp_path), i, 3) for i in range(40)], jobs)
+    done = sorted(int(p.stem) for p in tmp_path.glob("*.done"))
+    assert 3 in done  # the call under way when Ctrl-C came finished ...
+    assert len(done) < 40  # ... and the batch stopped
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    calls = [(str(tmp_path), i, -1) for i in range(5)]
+    assert run_batch(_record_and_interrupt_at, calls, jobs) == [0, 1, 2, 3, 4]
