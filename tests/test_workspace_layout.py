@@ -100,3 +100,12 @@ def test_every_node_executable_starts_through_the_shared_node_entry():
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", result.stdout
+
+
+@pytest.mark.parametrize("name", PYTHON_PACKAGES)
+def test_every_installed_data_file_pattern_matches_a_file(name):
+    # A pattern over a missing folder installs nothing and hides a typo or a moved folder.
+    root = SRC / name
+    patterns = re.findall(r'glob\("([^"]+)"\)', (root / "setup.py").read_text())
+    for pattern in patterns:
+        assert list(root.glob(pattern)), f"{name}/setup.py installs {pattern!r}: no such file"
