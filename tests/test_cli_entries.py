@@ -119,3 +119,16 @@ def test_ctrl_c_while_exo_analyze_reads_a_bag_is_one_line(tmp_path):
     assert result.returncode == 130, result.stderr
     assert result.stderr == "exo-analyze: interrupted (finished outputs are kept)\n"
     assert not (tmp_path / "analysis").exists()
+
+
+def test_ctrl_c_while_exo_demo_processes_its_dataset_is_one_line(tmp_path):
+    """Ctrl-C when the first processed trial is written (by a pool worker): the batch stops."""
+    result = run_interrupted(tmp_path, ["exo-demo", "--output", str(tmp_path / "demo"),
+                                        "--epochs", "1"], SIGINT_ON_OPEN="/processed/trials/")
+    lines = [line for line in result.stderr.replace("\r", "\n").splitlines()
+             if line.strip() and "%|" not in line]
+    assert result.returncode == 130, result.stderr
+    assert lines == ["exo-demo: interrupted (finished outputs are kept)"], result.stderr
+    demo = tmp_path / "demo"
+    assert not (demo / "logs").exists() and not (demo / "model").exists()  # stopped there
+    assert not [p for p in demo.rglob("*") if p.name.endswith(".part")]
