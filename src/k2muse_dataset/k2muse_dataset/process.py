@@ -43,6 +43,7 @@ from .trial_h5 import (
     Trial,
     TrialFileError,
     read_trial_h5,
+    stored_form,
 )
 from .trial_notes import write_annotated_trial
 
@@ -214,17 +215,23 @@ def trial_entries(trial: Trial, n_points: int = DEFAULT_POINTS,
 
 def processed_entry(trials: list[tuple[TrialKey, Trial]], n_points: int = DEFAULT_POINTS,
                     streams: bool = True) -> dict:
+    """One participant's struct (:func:`participant_struct`) from its trials."""
+    return participant_struct([(key, trial_entries(trial, n_points, streams))
+                               for key, trial in trials])
+
+
+def participant_struct(entries: list[tuple[TrialKey, tuple[dict, dict]]]) -> dict:
     """One participant's struct: OriginalData/NormalizedData.<Cond>.<Mode>.<Speed>.<Trial>.
 
-    Each <Speed> level of NormalizedData also holds ``AllTrials``: mean/SD over the strides of
-    all its trials (the per-condition summary).
+    ``entries``: each trial's key and its OriginalData/NormalizedData structs
+    (:func:`trial_entries`). Each <Speed> level of NormalizedData also holds ``AllTrials``:
+    mean/SD over the strides of all its trials (the per-condition summary).
     """
     original: dict = {}
     normalised: dict = {}
     pooled: dict = defaultdict(lambda: defaultdict(list))
-    for key, trial in sorted(trials, key=lambda kt: kt[0]):
+    for key, (orig, norm) in sorted(entries, key=lambda entry: entry[0]):
         path = (key.condition, key.mode_key, key.speed_key)
-        orig, norm = trial_entries(trial, n_points, streams)
         for tree, value in ((original, orig), (normalised, norm)):
             node = tree
             for level in path:
@@ -256,23 +263,27 @@ def _up_to_date(output: Path, sources: TrialSources) -> bool:
 
 def process_trial(key: TrialKey, sources: TrialSources, out_root: Path,
                   masses: dict[str, float], tolerance: float = DEFAULT_STRIDE_TOLERANCE,
-                  force: bool = False) -> dict:
-    """Read, merge and write one trial; return its report row (never raises on bad data)."""
+                  force: bool = False) -> tuple[dict, Trial | None]:
+    """Read, merge and write one trial (never raises on bad data).
+
+    Returns its report row and the trial as its file now holds it (:func:`stored_form`), or
+    None when nothing was written (skipped, up to date).
+    """
     output = trial_output_path(out_root, key)
     row = {"trial": key.stem, "status": "processed", "files": [str(p) for p in
            sources.all_files()], "reasons": [], "output": str(output)}
     if sources.vicon is None:
         row.update(status="skipped", output="", reasons=["no Vicon c3d file (kinematics are "
                                                          "required)"])
-        return row
+        return row, None
     if not force and _up_to_date(output, sources):
         row["status"] = "up-to-date"
-        return row
+        return row, None
     try:
         c3d = read_c3d(sources.vicon, body_mass_kg=masses.get(key.participant))
     except C3DError as exc:
         row.update(status="skipped", output="", reasons=[str(exc)])
-        return row
+        return row, None
     emg = emg_names = aus = None
     if sources.noraxon is None:
         row["reasons"].append("missing modality: sEMG (no Noraxon file)")
@@ -308,26 +319,41 @@ def process_trial(key: TrialKey, sources: TrialSources, out_root: Path,
         write_annotated_trial(output, trial, c3d.channels)
     except TrialFileError as exc:  # the sources hold values the trial contract refuses
         row.update(status="skipped", output="", reasons=[*row["reasons"], str(exc)])
-    return row
+        return row, None
+    return row, stored_form(trial)
 
 
-def _participant_mat(participant: str, files: list[Path], out_root: Path,
-                     n_points: int, streams: bool) -> dict:
-    """Write ``processed/<P>.mat`` from the participant's trial files."""
-    entries = []
+def _trial_job(key: TrialKey, sources: TrialSources, out_root: Path, masses: dict[str, float],
+               tolerance: float, force: bool,
+               mat: tuple[int, bool] | None) -> tuple[dict, tuple | None]:
+    """:func:`process_trial`, and with ``mat`` (n_points, streams) the written trial's .mat part.
+
+    The part (synthetic flag, OriginalData and NormalizedData entries) is computed in the
+    worker, so the participant's P*.mat needs no read of the trial file back.
+    """
+    row, trial = process_trial(key, sources, out_root, masses, tolerance, force)
+    if mat is None or trial is None:
+        return row, None
+    return row, (trial.synthetic, *trial_entries(trial, *mat))
+
+
+def _participant_mat(participant: str, trials: list[tuple[TrialKey, Path, tuple | None]],
+                     out_root: Path, n_points: int, streams: bool) -> dict:
+    """Write ``processed/<P>.mat``: (key, trial file, entries or None to read the file back)."""
+    entries, synthetic = [], []
+    files = [path for _, path, _ in trials]
     target = out_root / "processed" / f"{participant}.mat"
     try:
-        for path in files:
-            trial = read_trial_h5(path, load_emg=streams, load_aus=streams)
-            entries.append((parse_vicon_name(Path("+".join([
-                trial.participant, trial.condition, trial.mode,
-                str(abs(round(trial.incline_deg))), str(trial.speed_m_s),
-                str(trial.trial)]) + ".c3d")), trial))
-        synthetic = all(t.synthetic for _, t in entries)
+        for key, path, written in trials:
+            if written is None:  # not written by this run: read back what an earlier run wrote
+                trial = read_trial_h5(path, load_emg=streams, load_aus=streams)
+                written = (trial.synthetic, *trial_entries(trial, n_points, streams))
+            synthetic.append(written[0])
+            entries.append((key, written[1:]))
         # float64 curves shrink only ~25 % under zlib, which took 10x the rest of the write;
         # the sEMG/AUS copies (``streams``) shrink far more and stay compressed.
-        save_mat_v5(target, {participant: processed_entry(entries, n_points, streams),
-                             "synthetic": int(synthetic)}, compress=streams)
+        save_mat_v5(target, {participant: participant_struct(entries),
+                             "synthetic": int(all(synthetic))}, compress=streams)
     except (TrialFileError, OSError, ValueError) as exc:
         return {"trial": participant, "status": "failed", "files": [str(f) for f in files],
                 "reasons": [f"processed .mat not written: {exc}"], "output": ""}
@@ -380,20 +406,26 @@ def process_release(release_root: str | Path, out_root: str | Path, jobs: int | 
         except ParticipantFileError as exc:
             rows.append({"trial": "", "status": "skipped", "files": [str(sheet)],
                          "reasons": [str(exc)], "output": ""})
-    trial_rows = run_batch(process_trial, [
-        (key, src, out_root, masses, tolerance, force) for key, src in trials.items()],
-        jobs, "trials", progress)
-    rows += trial_rows
-    if write_mat:
-        changed = {r["trial"][:3] for r in trial_rows if r["status"] == "processed"}
-        by_participant: dict[str, list[Path]] = defaultdict(list)
-        for key in trials:
-            path = trial_output_path(out_root, key)
-            if path.is_file():
-                by_participant[key.participant].append(path)
-        todo = [(p, files, out_root, n_points, mat_streams)
-                for p, files in sorted(by_participant.items())
-                if p in changed or not (out_root / "processed" / f"{p}.mat").is_file()]
-        rows += run_batch(_participant_mat, todo, jobs, "processed .mat", progress)
+    by_participant: dict[str, list[tuple[TrialKey, TrialSources]]] = defaultdict(list)
+    for key, src in trials.items():
+        by_participant[key.participant].append((key, src))
+    mat = (n_points, mat_streams) if write_mat else None
+    mat_rows = []
+    # One participant at a time: the .mat entries of its written trials are held only until
+    # its P*.mat is written; trials an earlier run wrote are read back from their files.
+    for participant, keyed in sorted(by_participant.items()):
+        results = run_batch(_trial_job, [
+            (key, src, out_root, masses, tolerance, force, mat) for key, src in keyed],
+            jobs, f"{participant} trials", progress)
+        rows += [row for row, _ in results]
+        target = out_root / "processed" / f"{participant}.mat"
+        changed = any(row["status"] == "processed" for row, _ in results)
+        available = [(key, trial_output_path(out_root, key), written)
+                     for (key, _), (_, written) in zip(keyed, results, strict=True)]
+        available = [item for item in available if item[2] is not None or item[1].is_file()]
+        if write_mat and available and (changed or not target.is_file()):
+            mat_rows.append(_participant_mat(participant, available, out_root, n_points,
+                                             mat_streams))
+    rows += mat_rows
     _write_report(out_root, rows)
     return {"rows": rows, "report": str(out_root / "report.json")}
