@@ -23,6 +23,30 @@ os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 WORKSPACE = Path(__file__).resolve().parent
 
+# A test run started as a background job of a non-interactive shell inherits SIGINT ignored,
+# and so would every ``ros2 launch`` it starts, which then never sees the SIGINT that the tests
+# (or STOP_WITH_PARENT) send it. Catching SIGINT here gives the children the default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _stop_with_parent() -> list[str]:
+    """Command prefix that sends a child SIGINT when the test process dies.
+
+    A test process killed (by a CI timeout's SIGTERM, say) runs no fixture teardown; this way
+    no node outlives it. The child must be started from the test's own thread (the kernel
+    watches the thread that forked). util-linux ``setpriv --pdeathsig`` (Linux); where it is
+    missing, nothing is added.
+    """
+    setpriv = shutil.which("setpriv")
+    prefix = [setpriv, "--pdeathsig", "INT"] if setpriv else []
+    if prefix and subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+        return []  # a setpriv without --pdeathsig (util-linux < 2.33)
+    return prefix
+
+
+STOP_WITH_PARENT = _stop_with_parent()
+
 
 def _executable(name: str) -> str:
     """Path of a console entry point: beside this interpreter, on PATH or in lib/<package>.
@@ -81,7 +105,7 @@ class NodeProcess:
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [_executable(name), *args],
+            [*STOP_WITH_PARENT, _executable(name), *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -123,6 +147,12 @@ def start_node(tmp_path):
     yield _start
     for proc in reversed(started):
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def stop_with_parent() -> list[str]:
+    """Prefix for a test's own child commands: they get SIGINT if the test process dies."""
+    return list(STOP_WITH_PARENT)
 
 
 @pytest.fixture(scope="session")

@@ -49,12 +49,16 @@ LISTEN = QoSProfile(depth=200, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 class Launch:
-    """``ros2 launch ARGS`` in a process group of its own, output kept in a log file."""
+    """``ros2 launch ARGS`` in a process group of its own, output kept in a log file.
 
-    def __init__(self, args: list[str], log_path: Path):
+    ``prefix`` (the ``stop_with_parent`` fixture) makes launch shut its nodes down if the test
+    process is killed; a failed test's teardown kills the whole group (``close``).
+    """
+
+    def __init__(self, args: list[str], log_path: Path, prefix: list[str]):
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen(["ros2", "launch", *args], stdout=self._log,
+        self.process = subprocess.Popen([*prefix, "ros2", "launch", *args], stdout=self._log,
                                         stderr=subprocess.STDOUT, cwd=WORKSPACE,
                                         start_new_session=True)
 
@@ -96,12 +100,12 @@ class Launch:
 
 
 @pytest.fixture
-def launches(launch_overlay, tmp_path):
+def launches(launch_overlay, stop_with_parent, tmp_path):
     """Start ``ros2 launch`` runs; whatever a failed test left running is killed."""
     started: list[Launch] = []
 
     def _start(*args: str) -> Launch:
-        launch = Launch(list(args), tmp_path / f"launch-{len(started)}.log")
+        launch = Launch(list(args), tmp_path / f"launch-{len(started)}.log", stop_with_parent)
         started.append(launch)
         return launch
 
