@@ -178,6 +178,7 @@ def trial_entries(trial: Trial, n_points: int = DEFAULT_POINTS,
     original: dict = {}
     normalised: dict = {}
     offset = trial.time_s[0] * trial.sample_rate_hz
+    curves: dict[str, list[tuple[str, str, np.ndarray]]] = {side: [] for side in SIDES}
     for datatype, attr, suffix, convert in _DATATYPES:
         series = getattr(trial, attr) or {}
         original[datatype], normalised[datatype] = {}, {}
@@ -189,10 +190,22 @@ def trial_entries(trial: Trial, n_points: int = DEFAULT_POINTS,
                 values = series[joint][:, side_index, :]
                 values = convert(values) if convert else values
                 original[datatype][label] = values
-                rs = normalise_strides(values, trial.strides[side], n_points)
-                mean, sd = mean_sd(rs)
-                normalised[datatype][label] = {"rsGaitData": rs, "MeanValues": mean,
-                                               "StdValues": sd}
+                normalised[datatype][label] = None  # filled below, in this order
+                curves[side].append((datatype, label, values))
+    for side, side_curves in curves.items():
+        if not side_curves:
+            continue
+        # All curves of a side in one call each (the same numbers, a fraction of the calls);
+        # mean/SD per curve where a curve has gaps (NaN), which mean_sd treats per array.
+        resampled = normalise_strides(np.stack([values for *_, values in side_curves], axis=1),
+                                      trial.strides[side], n_points)
+        summary = None if np.isnan(resampled).any() else mean_sd(resampled)
+        for index, (datatype, label, _) in enumerate(side_curves):
+            rs = resampled[:, index]
+            mean, sd = mean_sd(rs) if summary is None else (summary[0][:, index],
+                                                            summary[1][:, index])
+            normalised[datatype][label] = {"rsGaitData": rs, "MeanValues": mean,
+                                           "StdValues": sd}
     original["Events"] = _events_struct(trial)
     normalised["Events"] = {
         f"{s[0].upper()}{edge}Frame": (trial.strides[s][:, i] + 1 + offset).astype(np.float64)
@@ -220,6 +233,19 @@ def processed_entry(trials: list[tuple[TrialKey, Trial]], n_points: int = DEFAUL
                                for key, trial in trials])
 
 
+def _pool_strides(arrays: list[np.ndarray]) -> np.ndarray:
+    """Concatenate (points, ..., S) arrays on the stride axis, stored strides-first.
+
+    The sums of mean/SD depend on the memory layout; a fixed one gives the same last bits
+    whether a trial's curves were computed here, in a worker (pickled: contiguous) or from its
+    file read back.
+    """
+    pooled = np.empty((arrays[0].shape[0], sum(a.shape[-1] for a in arrays),
+                       *arrays[0].shape[1:-1]))
+    np.concatenate([np.moveaxis(a, -1, 1) for a in arrays], axis=1, out=pooled)
+    return np.moveaxis(pooled, 1, -1)
+
+
 def participant_struct(entries: list[tuple[TrialKey, tuple[dict, dict]]]) -> dict:
     """One participant's struct: OriginalData/NormalizedData.<Cond>.<Mode>.<Speed>.<Trial>.
 
@@ -243,7 +269,7 @@ def participant_struct(entries: list[tuple[TrialKey, tuple[dict, dict]]]) -> dic
     for path, variables in pooled.items():
         summary: dict = {}
         for (datatype, label), arrays in variables.items():
-            mean, sd = mean_sd(np.concatenate(arrays, axis=-1))
+            mean, sd = mean_sd(_pool_strides(arrays))
             summary.setdefault(datatype, {})[label] = {"MeanValues": mean, "StdValues": sd}
         normalised[path[0]][path[1]][path[2]]["AllTrials"] = summary
     return {"OriginalData": original, "NormalizedData": normalised}

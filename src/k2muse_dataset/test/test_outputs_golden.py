@@ -192,6 +192,14 @@ def test_resumed_rerun_writes_the_same_participant_mat(outputs, tmp_path):
     assert not problems, "\n".join(problems[:20])
 
 
+def test_two_workers_write_identical_outputs(outputs, tmp_path):
+    """Entries made in workers (pickled back) give the same bytes as those made in-process."""
+    release, one_worker = outputs
+    out = tmp_path / "out"
+    process_release(release, out, jobs=2)
+    assert output_digests(release, out) == output_digests(release, one_worker)
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     import tempfile
 
