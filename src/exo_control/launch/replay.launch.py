@@ -5,7 +5,8 @@
 trial_replay (its config/replay.yaml, then the arguments below) publishes /joint_states (hip
 angle, velocity and the measured moment as effort) and /gait_events at the trial's capture rate;
 everything downstream is assist.launch.py with the simulated actuator (the replayed hip angles
-move its cable anchors).
+move its cable anchors). Playback waits until the graph listens on /joint_states (the estimator,
+once its model is loaded, and the simulated actuator), so a slow start loses no samples.
 """
 
 from exo_control.graph import TRIAL_REPLAY
@@ -52,6 +53,9 @@ def generate_launch_description():
             "loop": ParameterValue(arg("loop"), value_type=bool),
             "start_offset_s": ParameterValue(arg("start_offset_s"), value_type=float),
             "joint_names": joint_names,
+            "wait_for_subscribers": ParameterValue(
+                PythonExpression(["2 if '", arg("estimator"), "'.lower() in ('true', '1') else 1"]),
+                value_type=int),
         }),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution(
