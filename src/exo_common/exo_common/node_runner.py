@@ -15,6 +15,7 @@ not spend most of a second scanning torch's objects (measured: 0.6 s down to 0.1
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import os
 import signal
@@ -31,6 +32,9 @@ from exo_common.node_entry import request_stop_on_signals
 from exo_common.params import ConfigError
 
 POLL_S = 0.1
+# ros2 launch escalates to SIGTERM 5 s after SIGINT; a stop slower than this prints the stack
+# of every thread, so a rare hang on a loaded machine says where it was.
+SLOW_STOP_S = 3.0
 
 
 def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
@@ -60,6 +64,7 @@ def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
     except ExternalShutdownException:
         pass
     finally:
+        faulthandler.dump_traceback_later(SLOW_STOP_S)
         executor.shutdown()
         if node is not None:
             close = getattr(node, "close", None)

@@ -1,0 +1,58 @@
+"""run_node's stop: a slow one (close() hanging, say) prints every thread's stack.
+
+ros2 launch escalates to SIGTERM 5 s after SIGINT; a node still stopping after SLOW_STOP_S
+says where it is, so a rare hang on a loaded CI machine can be diagnosed from its log.
+"""
+
+import signal
+import subprocess
+import sys
+import time
+
+from exo_common.node_runner import SLOW_STOP_S
+
+NODE = """
+import sys
+import time
+
+from exo_common.node_runner import run_node
+from rclpy.node import Node
+
+
+class Stopping(Node):
+    def __init__(self):
+        super().__init__("stopping_{pid}")
+        print("ready", flush=True)
+
+    def close(self):
+        time.sleep({close_s})
+
+
+sys.exit(run_node(Stopping))
+"""
+START_BOUND_S = 60.0
+
+
+def stop_node(close_s: float) -> subprocess.CompletedProcess:
+    code = NODE.format(pid=id(close_s), close_s=close_s)
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    start = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=START_BOUND_S)
+    return subprocess.CompletedProcess(process.args, process.returncode, out,
+                                       err + f"\n[stopped after {time.monotonic() - start:.1f} s]")
+
+
+def test_a_slow_stop_prints_where_every_thread_is_and_still_exits_0():
+    result = stop_node(SLOW_STOP_S + 1.0)
+    assert result.returncode == 0, result.stderr
+    assert "most recent call first" in result.stderr, result.stderr
+    assert "in close" in result.stderr, result.stderr
+
+
+def test_a_quick_stop_prints_nothing():
+    result = stop_node(0.0)
+    assert result.returncode == 0, result.stderr
+    assert "most recent call first" not in result.stderr, result.stderr
