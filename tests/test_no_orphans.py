@@ -17,7 +17,8 @@ import pytest
 END_BOUND_S = 30.0
 PARENT = """
 import subprocess, sys, time
-child = subprocess.Popen({prefix!r} + [sys.executable, "-c", "import time; time.sleep(300)"])
+CHILD = "import time; print('child sleeping', flush=True); time.sleep(300)"
+child = subprocess.Popen({prefix!r} + [sys.executable, "-c", CHILD])
 print(child.pid, flush=True)
 time.sleep(300)
 """
@@ -38,7 +39,11 @@ def test_a_child_of_a_killed_test_process_ends(stop_with_parent):
         pytest.skip("no setpriv --pdeathsig here: a killed test run may leave nodes running")
     parent = subprocess.Popen([sys.executable, "-c", PARENT.format(prefix=stop_with_parent)],
                               stdout=subprocess.PIPE, text=True)
-    child = int(parent.stdout.readline())
+    # The parent's line (the child's pid) and the child's, once it sleeps (setpriv has armed
+    # the signal and Python handles SIGINT by then), in either order.
+    lines = {parent.stdout.readline().strip() for _ in range(2)}
+    assert "child sleeping" in lines, lines
+    child = int((lines - {"child sleeping"}).pop())
     try:
         assert running(child)
         parent.send_signal(signal.SIGKILL)

@@ -76,8 +76,8 @@ def test_every_node_executable_starts_through_the_shared_node_entry():
     # A node is a module that runs itself with node_runner.run_node; its executable must be
     # made by exo_common.node_entry, which handles Ctrl-C before the node's heavy imports.
     node_modules = {
-        ".".join(path.relative_to(SRC / path.parts[len(SRC.parts)]).with_suffix("").parts)
-        for path in SRC.glob("*/*/*.py")
+        f"{name}.{path.stem}"
+        for name in PYTHON_PACKAGES for path in (SRC / name / name).glob("*.py")
         if "run_node(" in path.read_text() and path.name != "node_runner.py"}
     entered = {}
     for entry_point in workspace_console_scripts():
