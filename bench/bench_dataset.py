@@ -6,7 +6,8 @@ Generates a synthetic release of at least 100 trials, then times, in one run and
   2. for reference, the same files read with the plain libraries (ezc3d, scipy.io/h5py,
      np.loadtxt for the ELONXI text);
   3. ``process_release`` (readers + stride QC + normalisation + trial HDF5 + processed .mat +
-     report) with 1 worker, taking turns with (1) for ``--rounds`` rounds, then with all cores.
+     report) with 1 worker, taking turns with (1) for ``--rounds`` (5) rounds, then with all
+     cores.
 Goal: ``process_release`` with 1 worker costs at most 1.5x the bare read (1), fastest round of
 each. Prints trials/s, wall and CPU seconds, and the ratios.
 
@@ -80,8 +81,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per trial")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternating bare-read / 1-worker rounds")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating bare-read / 1-worker rounds (the fastest of each "
+                             "counts: more rounds, more chances to miss other load)")
     parser.add_argument("--keep", action="store_true", help="keep the generated folders")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="k2muse_bench_"))

@@ -10,6 +10,7 @@ sources.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import sweep_leftovers, write_text_atomic
+from .atomic import commits_in_background, sweep_leftovers, write_text_atomic
 from .aus_reader import AUSFileError, merge_aus_channels
 from .batch import run_batch
 from .c3d_reader import C3DError, GaitEvents, read_c3d
@@ -440,9 +441,12 @@ def process_release(release_root: str | Path, out_root: str | Path, jobs: int | 
     # One participant at a time: the .mat entries of its written trials are held only until
     # its P*.mat is written; trials an earlier run wrote are read back from their files.
     for participant, keyed in sorted(by_participant.items()):
-        results = run_batch(_trial_job, [
-            (key, src, out_root, masses, tolerance, force, mat) for key, src in keyed],
-            jobs, f"{participant} trials", progress)
+        # One process: a trial file's fsync and rename overlap the next trial's read (on
+        # exit all are in place); several workers fill each other's disk waits anyway.
+        with commits_in_background() if jobs == 1 else contextlib.nullcontext():
+            results = run_batch(_trial_job, [
+                (key, src, out_root, masses, tolerance, force, mat) for key, src in keyed],
+                jobs, f"{participant} trials", progress)
         rows += [row for row, _ in results]
         target = out_root / "processed" / f"{participant}.mat"
         changed = any(row["status"] == "processed" for row, _ in results)
