@@ -35,6 +35,11 @@ POLL_S = 0.1
 # ros2 launch escalates to SIGTERM 5 s after SIGINT; a stop slower than this prints the stack
 # of every thread, so a rare hang on a loaded machine says where it was.
 SLOW_STOP_S = 3.0
+# Once close() has done the node's own work (released the cable, written the bag), what is
+# left is the middleware's teardown, which on rare occasions hangs inside DDS (a CI run:
+# destroy_node() still stuck after SIGTERM, until launch's SIGKILL 15 s on). Past this
+# limit the process prints every stack and exits with status 1: bounded, and said.
+TEARDOWN_LIMIT_S = 2.0
 
 
 def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
@@ -70,8 +75,11 @@ def run_node(node_class: Callable[[], Node], args: list[str] | None = None, *,
             close = getattr(node, "close", None)
             if close is not None:
                 close()
+            # a C-level timer: it fires even while a middleware call holds the interpreter
+            faulthandler.dump_traceback_later(TEARDOWN_LIMIT_S, exit=True)
             node.destroy_node()
         rclpy.try_shutdown()
+        faulthandler.cancel_dump_traceback_later()
         # Ctrl-C reaches the whole process group and ros2 launch forwards its own SIGINT: that
         # second one must not kill the node while the interpreter exits (which resets Python
         # handlers to the default, fatal one). SIGTERM stays able to end a stuck exit.
