@@ -138,9 +138,6 @@ class SimulatedActuatorConfig:
                                     0.002, 1.0)
     max_hip_angle_rad: float = spec(2.5, "hip angles beyond +- this are a sensor fault, rad",
                                     0.5, 3.2)
-    max_hip_speed_rad_s: float = spec(
-        12.0, "fastest the simulated hip moves towards its latest angle, rad/s: a late burst"
-        " of joint states moves it no faster than a body can", 0.5, 100.0)
     max_gap_s: float = spec(0.5, "longest stall of the host process integrated at once, s",
                             0.01, 5.0)
     force_noise_n: float = spec(0.0, "standard deviation of force-sensor noise, N", 0.0, 20.0)
@@ -259,7 +256,6 @@ class SimulatedBowdenActuator(ActuatorDriver):
         self._enabled = False
         self._command_s: float | None = None
         self._hip: dict[str, tuple[float, float]] = {}  # angle rad, velocity rad/s
-        self._sim_hip: dict[str, float] = {}  # where the simulated hip is, rad
         self._hip_set_s = 0.0
         self._hip_fault = False
         self.injected_faults = Fault.NONE
@@ -287,7 +283,7 @@ class SimulatedBowdenActuator(ActuatorDriver):
                                   ("right", right_rad, right_rad_s)):
             if math.isfinite(angle):
                 if side not in self._hip:
-                    self._sides[side].fitted_hip_rad = self._sim_hip[side] = angle
+                    self._sides[side].fitted_hip_rad = angle
                 self._hip[side] = (angle, rate if math.isfinite(rate) else 0.0)
         self._hip_set_s = self._now_s or 0.0
 
@@ -295,14 +291,6 @@ class SimulatedBowdenActuator(ActuatorDriver):
         """Hip angle extrapolated with its velocity for up to 50 ms after the last sample."""
         angle, rate = self._hip.get(side, (self._sides[side].fitted_hip_rad, 0.0))
         return angle + rate * clamp(now_s - self._hip_set_s, 0.0, 0.05)
-
-    def _move_hip(self, side: str, t: float, dt: float) -> float:
-        """The simulated hip one substep on, towards its latest angle at a body's speed."""
-        target = self._hip_angle(side, t)
-        current = self._sim_hip.get(side, target)
-        reach = self.config.max_hip_speed_rad_s * dt
-        self._sim_hip[side] = clamp(target, current - reach, current + reach)
-        return self._sim_hip[side]
 
     def _drive_on(self, t: float) -> bool:
         """Whether the drive is driving at time ``t``: enabled and commanded recently."""
@@ -323,7 +311,7 @@ class SimulatedBowdenActuator(ActuatorDriver):
             drive_on = self._drive_on(t)
             for index, (side, sim) in enumerate(self._sides.items()):
                 sim.substep(self._command[index] if drive_on else None,
-                            self._move_hip(side, t, elapsed / steps), elapsed / steps)
+                            self._hip_angle(side, t), elapsed / steps)
         self._now_s = now_s
         timed_out = self._command_s is None or now_s - self._command_s > cfg.command_timeout_s
         return ActuatorReading(*(self._read(sim, timed_out) for sim in self._sides.values()))
