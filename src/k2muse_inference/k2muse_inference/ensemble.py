@@ -96,34 +96,32 @@ class Ensemble:
                 batch: np.ndarray) -> np.ndarray:
         found = [streams.find(window) for window in batch]
         stepped = [row for row, states in enumerate(found) if states is not None]
-        if len(stepped) == len(batch):  # the steady state: every row continues its stream
-            states = found[0] if len(found) == 1 else [
-                np.concatenate(layer) for layer in zip(*found, strict=True)]
-            outputs, states = backend.step(batch[:, :, -1:], states)
-            self.steps += len(batch)
-            self._keep(streams, batch, range(len(batch)), states)
-            return outputs
         primed = [row for row, states in enumerate(found) if states is None]
-        outputs = np.empty((0, len(batch)))
+        outputs = None
         for rows, run in ((stepped, self._step_rows), (primed, self._prime_rows)):
-            if rows:
-                moments, states = run(backend, batch, rows, found)
-                if not outputs.size:
-                    outputs = np.empty((moments.shape[0], len(batch)))
-                outputs[:, rows] = moments
-                self._keep(streams, batch, rows, states)
+            if not rows:
+                continue
+            moments, states = run(backend, batch, rows, found)
+            self._keep(streams, batch, rows, states)
+            if len(rows) == len(batch):  # every row of one kind (the steady state): no scatter
+                return moments
+            if outputs is None:
+                outputs = np.empty((moments.shape[0], len(batch)))
+            outputs[:, rows] = moments
         return outputs
 
     def _step_rows(self, backend: StreamingBackend, batch: np.ndarray, rows: list[int],
                    found: list) -> tuple[np.ndarray, list[np.ndarray]]:
-        states = [np.concatenate(layer) for layer in zip(*(found[r] for r in rows), strict=True)]
+        states = found[rows[0]] if len(rows) == 1 else [
+            np.concatenate(layer) for layer in zip(*(found[r] for r in rows), strict=True)]
         self.steps += len(rows)
-        return backend.step(batch[rows, :, -1:], states)
+        whole = len(rows) == len(batch)  # no gather (a copy) when every row steps
+        return backend.step(batch[:, :, -1:] if whole else batch[rows, :, -1:], states)
 
     def _prime_rows(self, backend: StreamingBackend, batch: np.ndarray, rows: list[int],
                     found: list) -> tuple[np.ndarray, list[np.ndarray]]:
         self.primes += len(rows)
-        return backend.prime(batch[rows])
+        return backend.prime(batch if len(rows) == len(batch) else batch[rows])
 
     @staticmethod
     def _keep(streams: StreamCache, batch: np.ndarray, rows, states: list[np.ndarray]) -> None:
