@@ -104,19 +104,17 @@ class HipMomentEstimator:
             return None
         self._old_input_age_s = self._future_lead_s = None
 
+        kept = [angle is not None and leg.add(stamp_ns, angle).kept
+                for leg, angle in zip(self.legs, angles_rad, strict=True)]
         end_ns = self.spec.window_end_ns(stamp_ns)
-        repeated = (self.spec.window_end is WindowEnd.MODEL_GRID
-                    and end_ns == self._last_window_end_ns)
+        if self.spec.window_end is WindowEnd.MODEL_GRID and end_ns == self._last_window_end_ns:
+            return None  # no new grid instant crossed: that window was estimated already
         rows, ready = [], []
-        for side, (leg, angle) in enumerate(zip(self.legs, angles_rad, strict=True)):
-            if angle is None or not leg.add(stamp_ns, angle).kept or repeated:
-                continue
-            window = leg.window()
+        for side, leg in enumerate(self.legs):
+            window = leg.window() if kept[side] else None
             if window is not None:
                 rows.append(self.features(window))
                 ready.append(side)
-        if repeated:
-            return None
         if not rows:
             self._last_estimate_valid = (False, False)
             return None
