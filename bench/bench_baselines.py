@@ -3,26 +3,47 @@
 Generates a synthetic release (k2muse_dataset.synth), processes it into trial HDF5 files
 (k2muse_dataset.process), extracts features and runs every model, modality and protocol of
 config/baselines.yaml; prints wall time per stage and per model, and writes the result tables
-and plots to --out.
+and plots to --out. With --jobs N > 1 it then runs the whole sweep again N combinations at a
+time (one torch thread each on 2 cores) and prints the speedup over the run one model at a
+time (goal >= 1.7x on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from k2muse_dataset.process import process_release
 from k2muse_dataset.synth import generate_release
 from k2muse_learning.baselines.dataset import find_trial_files, load_dataset
 from k2muse_learning.baselines.outputs import write_outputs
 from k2muse_learning.baselines.sweep import SweepResult, load_config, run_sweep
+from k2muse_learning.parallel import threads_per_job
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "src" / "k2muse_learning" / "config" / "baselines.yaml"
 GOAL_S = 600.0
+
+
+def rows_agree(first: list[dict], second: list[dict], rtol: float = 1e-5) -> bool:
+    """Same rows in the same order, numbers equal up to ``rtol``."""
+    if len(first) != len(second):
+        return False
+    for a, b in zip(first, second, strict=True):
+        if a.keys() != b.keys():
+            return False
+        for key, value in a.items():
+            if isinstance(value, float):
+                if not np.isclose(value, b[key], rtol=rtol, equal_nan=True):
+                    return False
+            elif value != b[key]:
+                return False
+    return True
 
 
 def main() -> None:
@@ -88,6 +109,18 @@ def main() -> None:
     print(f"\nsweep (features + all models): {total:.1f} s "
           f"({'within' if total < GOAL_S else 'OVER'} the {GOAL_S:.0f} s goal); "
           f"results in {args.out}")
+    if args.jobs > 1:
+        start = time.perf_counter()
+        parallel = run_sweep(config, trials, jobs=args.jobs)
+        parallel_s = time.perf_counter() - start
+        same = rows_agree(result.rows, parallel.rows)
+        threads = threads_per_job(os.cpu_count() or 1, args.jobs)
+        print(f"all models with --jobs {args.jobs} ({threads} torch thread(s) each): "
+              f"{parallel_s:.1f} s; one model at a time "
+              f"above: {models_s:.1f} s; SPEEDUP {models_s / parallel_s:.2f}x on "
+              f"{os.cpu_count()} cores (goal >= 1.7x on 2); "
+              f"result rows {'agree' if same else 'DIFFER'} (rtol 1e-5: thread counts change "
+              "summation order)")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 1. Training time for one subject x 3 modes x 5 folds with the default config (config/tcn.yaml
    values) on generated data of K2MUSE size per subject: 3 speeds x 5 trials per mode, 30 s
-   each (goal: under 5 minutes on 2 CPU cores); then the same folds --jobs at a time through
-   joblib (goal: >= 1.7x faster on 2 cores), and the full release projected from the per-fold
-   cost onto one and several 16-core machines.
+   each (goal: under 5 minutes on 2 CPU cores); then the same folds one after another with one
+   job's torch threads, and --jobs at a time through joblib (goal: >= 1.7x faster on 2 cores),
+   and the full release projected from the per-fold cost onto one and several 16-core
+   machines.
 2. Per-sample latency of a 5-model ensemble, side by side in one run: windowed (five ONNX
    Runtime sessions, each on the whole window), fused windowed (one graph, whole window) and
    fused streaming (one graph, one new sample per call); goal: streaming p99 <= 0.1 ms and
@@ -21,6 +22,7 @@ import math
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +48,12 @@ def bench_training(work: Path, duration_s: float, threads: int, jobs: int,
                    epochs: int | None, rounds: int) -> None:
     """Time train_all on one generated subject of K2MUSE size: sequential, then in parallel.
 
-    Both runs train the same folds with the same seeds: first one after another with
-    ``threads`` torch threads (as before), then ``jobs`` at a time through joblib with
-    ``threads // jobs`` threads each. The per-fold cost of the parallel run projects the
-    full release onto bigger machines.
+    Every run trains the same folds with the same seeds: one after another with ``threads``
+    torch threads (as before --jobs), one after another with ``threads // jobs`` threads, and
+    ``jobs`` at a time through joblib with ``threads // jobs`` threads each. The speedup over
+    the first is what --jobs gains on this machine; over the second, what running folds side
+    by side gains once torch's own threads are set aside. The per-fold cost of the parallel
+    run projects the full release onto bigger machines.
     """
     started = time.perf_counter()
     generate_release(work / "release", participants=["P01"], mode_keys=MODES,
@@ -63,27 +67,38 @@ def bench_training(work: Path, duration_s: float, threads: int, jobs: int,
     legs = load_legs(work / "out" / "trials", config.input_names)
     folds = count_folds(legs, config)
     print(f"{len(legs)} leg series, {folds} fold trainings, epochs <= {config.epochs}")
-    sequential_s, parallel_s, fold_s = [], [], []
-    for round_index in range(rounds):  # alternate, so both see similar load over time
-        load = os.getloadavg()[0]
-        started = time.perf_counter()
-        results = train_all(legs, config, show_progress=False)
-        sequential_s.append(time.perf_counter() - started)
-        middle = os.getloadavg()[0]
-        started = time.perf_counter()
-        parallel = train_all(legs, config, show_progress=False, jobs=jobs)
-        parallel_s.append(time.perf_counter() - started)
-        fold_s += [f.train_seconds for mode in parallel for f in mode.folds]
-        print(f"round {round_index + 1}: sequential {sequential_s[-1]:.1f} s ({threads} torch "
-              f"threads, load {load:.1f}), parallel {parallel_s[-1]:.1f} s ({jobs} jobs x "
-              f"{threads_per_job(threads, jobs)} thread(s), load {middle:.1f}): speedup "
-              f"{sequential_s[-1] / parallel_s[-1]:.2f}x", flush=True)
-    print(results_markdown(results))
     per_job = threads_per_job(threads, jobs)
-    print(f"TRAINING sequential: {np.median(sequential_s):.1f} s median of {rounds} "
-          f"(goal < 300 s for the default config); parallel: {np.median(parallel_s):.1f} s; "
-          f"SPEEDUP {sum(sequential_s) / sum(parallel_s):.2f}x over all rounds on "
-          f"{os.cpu_count()} cores (goal >= 1.7x on 2; other work on the machine skews it)")
+    # Three ways to spend the cores on the same folds: one after another with all the torch
+    # threads (before --jobs), one after another with one job's threads (the per-fold cost the
+    # jobs pay), and --jobs at a time. Taking turns, so all see similar load over time.
+    arrangements = {f"sequential, {threads} torch threads": (1, threads),
+                    f"sequential, {per_job} torch thread(s)": (1, per_job),
+                    f"--jobs {jobs}, {per_job} thread(s) each": (jobs, threads)}
+    if per_job == threads:  # one job already has every thread: the middle run adds nothing
+        del arrangements[f"sequential, {per_job} torch thread(s)"]
+    wall_s = {name: [] for name in arrangements}
+    fold_s = []
+    for round_index in range(rounds):
+        figures = []
+        for name, (run_jobs, run_threads) in arrangements.items():
+            load = os.getloadavg()[0]
+            started = time.perf_counter()
+            results = train_all(legs, replace(config, threads=run_threads), show_progress=False,
+                                jobs=run_jobs)
+            wall_s[name].append(time.perf_counter() - started)
+            if run_jobs > 1:
+                fold_s += [f.train_seconds for mode in results for f in mode.folds]
+            figures.append(f"{name} {wall_s[name][-1]:.1f} s (load {load:.1f})")
+        print(f"round {round_index + 1}: " + "; ".join(figures), flush=True)
+    print(results_markdown(results))
+    totals = {name: sum(values) for name, values in wall_s.items()}
+    parallel = totals.pop(f"--jobs {jobs}, {per_job} thread(s) each")
+    first = next(iter(wall_s))
+    print(f"TRAINING {first}: {np.median(wall_s[first]):.1f} s median of {rounds} (goal < 300 s "
+          "for the default config)")
+    for name, total in totals.items():
+        print(f"SPEEDUP of --jobs {jobs} over {name}: {total / parallel:.2f}x over all rounds on "
+              f"{os.cpu_count()} cores (goal >= 1.7x on 2; other work on the machine skews it)")
     mean_fold = float(np.mean(fold_s))
     print(f"per-fold training cost with {per_job} thread(s), {jobs} at once: mean "
           f"{mean_fold:.1f} s, max {max(fold_s):.1f} s")
