@@ -383,7 +383,9 @@ def train_groups(groups: Mapping[str, Sequence[LegSeries]], config: TrainingConf
     Groups x modes x folds are independent, so they run ``jobs`` at a time through joblib
     (``parallel.run_all``: local processes, or a Dask or Ray cluster via ``backend`` and
     ``address``), each with ``config.threads // jobs`` torch threads. Per mode the model of
-    the fold with the lowest RMSE is kept. Results do not depend on ``jobs``.
+    the fold with the lowest RMSE is kept. Results do not depend on ``jobs`` for the same
+    threads per fold; a different thread count changes the order of torch's float sums,
+    which training carries into weights that differ in the last digits.
     """
     from k2muse_learning.parallel import run_all, threads_per_job
 

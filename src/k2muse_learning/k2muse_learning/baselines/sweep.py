@@ -181,7 +181,10 @@ def run_sweep(
 
     Combinations are independent, so they run ``jobs`` at a time through joblib
     (``parallel.run_all``: local processes, or a Dask or Ray cluster), each with its share of
-    this machine's cores as torch threads; the result does not depend on ``jobs``.
+    this machine's cores as torch threads. The result does not depend on ``jobs`` beyond the
+    torch models' float rounding: with ``jobs=1`` torch keeps all its threads, and another
+    thread count sums in another order (relative differences ~1e-7, more where training
+    amplifies them).
     """
     from tqdm import tqdm
 
