@@ -78,6 +78,18 @@ def engine(backend: str, jobs: int, address: str | None = None) -> Iterator[None
         raise ValueError(f"unknown parallel backend {backend!r}; choose from {ENGINES}")
 
 
+def _result_form() -> str:
+    """Results as they finish where the active joblib engine can hand them out one by one.
+
+    joblib's Ray backend (a multiprocessing pool underneath) cannot: there the results come
+    as one list once every call is done.
+    """
+    from joblib.parallel import get_active_backend
+
+    active, _ = get_active_backend()
+    return "generator" if active.supports_return_generator else "list"
+
+
 def run_all(function: Callable[[Any], Any], tasks: Sequence[Any], jobs: int = 1,
             backend: str = "local", threads: int | None = None, address: str | None = None
             ) -> Iterable[Any]:
@@ -107,7 +119,7 @@ def run_all(function: Callable[[Any], Any], tasks: Sequence[Any], jobs: int = 1,
             resource_tracker.ensure_running()
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            results = Parallel(return_as="generator")(calls)
+            results = Parallel(return_as=_result_form())(calls)
         finally:
             if mask is not None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)

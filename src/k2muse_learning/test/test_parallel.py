@@ -1,11 +1,12 @@
 """Fold trainings and baseline combinations run through joblib give the sequential results."""
 
+import joblib
 import numpy as np
 import pytest
 import torch
 from k2muse_dataset.process import process_release
 from k2muse_dataset.synth import generate_release
-from k2muse_learning.parallel import run_all, threads_per_job
+from k2muse_learning.parallel import _result_form, run_all, threads_per_job
 from k2muse_learning.training import TrainingConfig, plan_folds, train_all, train_groups
 from k2muse_learning.windows import load_legs
 
@@ -70,6 +71,23 @@ def test_dask_local_cluster_gives_the_sequential_results(legs, sequential):
     on_cluster = train_all(subject(legs, "P01"), SMALL, show_progress=False, jobs=2,
                            backend="dask")
     same_results(sequential, on_cluster)
+
+
+def test_ray_local_cluster_gives_the_sequential_results(legs, sequential):
+    # Ray is optional and not in tools/requirements.txt (a large dependency): this runs where
+    # it is installed. It found that joblib's Ray backend cannot hand out results one by one.
+    pytest.importorskip("ray.util.joblib", reason="ray is not installed")
+    on_cluster = train_all(subject(legs, "P01"), SMALL, show_progress=False, jobs=2,
+                           backend="ray")
+    same_results(sequential, on_cluster)
+
+
+def test_engines_that_cannot_stream_results_get_them_as_one_list():
+    # joblib's multiprocessing pool has Ray's limitation (Ray's backend is built on it)
+    with joblib.parallel_config(backend="multiprocessing", n_jobs=2):
+        assert _result_form() == "list"
+    with joblib.parallel_config(backend="loky", n_jobs=2):
+        assert _result_form() == "generator"
 
 
 def test_run_all_refuses_bad_arguments():
