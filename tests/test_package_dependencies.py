@@ -70,7 +70,8 @@ OPTIONAL = {
         "distributed": "--backend dask of the training and baseline sweeps (parallel.py)",
         "ray": "--backend ray of the training and baseline sweeps (parallel.py)",
     },
-    ("k2muse_learning", TEST): {"distributed": "the dask backend test skips without it"},
+    ("k2muse_learning", TEST): {"distributed": "the dask backend test skips without it",
+                                "ray": "the ray backend test skips without it"},
     ("k2muse_inference", RUNTIME): {
         "torch": "pytorch backend only",
         "safetensors": "pytorch backend only (weights); onnxruntime and tensorrt need neither",

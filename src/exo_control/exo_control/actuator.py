@@ -27,7 +27,9 @@ Simulated plant, per side (motor side values unless named otherwise):
 
 so the wearer's hip is a moving load: flexing the hip stretches an extension cable unless the
 motor pays cable out. q_fit is the posture the suit was fitted in: the first hip angle received
-(0 until then), so a stream that starts mid-stride does not yank the cable in one sample.
+(0 until then), so a stream that starts mid-stride does not yank the cable in one sample;
+a joint state that arrives more than ``max_hip_sample_age_s`` after its stamp (a backlog the
+host delivers at once after a stall) is history and moves nothing.
 A hip angle outside +-``max_hip_angle_rad`` is a broken sensor, not a posture: it is ignored
 and flagged SENSOR. When the host process was descheduled, ``update`` integrates the whole gap
 (up to ``max_gap_s``) with the drive holding its last command until its own timeout and then
@@ -94,8 +96,9 @@ class ActuatorDriver(abc.ABC):
         """Advance to monotonic time ``now_s`` (read the hardware) and return the measurement."""
 
     def set_hip_angles(self, left_rad: float, right_rad: float,  # noqa: B027 - optional
-                       left_rad_s: float = 0.0, right_rad_s: float = 0.0) -> None:
-        """Wearer's hip angles (flexion +); only a simulation uses them, hardware ignores them."""
+                       left_rad_s: float = 0.0, right_rad_s: float = 0.0,
+                       age_s: float = 0.0) -> None:
+        """Wearer's hip angles (flexion +), measured ``age_s`` ago; for simulations only."""
 
     @abc.abstractmethod
     def geometry(self) -> tuple[float, float]:
@@ -138,6 +141,10 @@ class SimulatedActuatorConfig:
                                     0.002, 1.0)
     max_hip_angle_rad: float = spec(2.5, "hip angles beyond +- this are a sensor fault, rad",
                                     0.5, 3.2)
+    max_hip_sample_age_s: float = spec(
+        0.05, "joint states older than this when they arrive are history, not where the hip is"
+        " now: a backlog delivered at once does not sweep the simulated hip through it, s",
+        0.005, 1.0)
     max_gap_s: float = spec(0.5, "longest stall of the host process integrated at once, s",
                             0.01, 5.0)
     force_noise_n: float = spec(0.0, "standard deviation of force-sensor noise, N", 0.0, 20.0)
@@ -258,6 +265,7 @@ class SimulatedBowdenActuator(ActuatorDriver):
         self._hip: dict[str, tuple[float, float]] = {}  # angle rad, velocity rad/s
         self._hip_set_s = 0.0
         self._hip_fault = False
+        self.stale_hip_samples = 0  # joint states that arrived too late to place the hip
         self.injected_faults = Fault.NONE
 
     def geometry(self) -> tuple[float, float]:
@@ -273,8 +281,16 @@ class SimulatedBowdenActuator(ActuatorDriver):
         self._command_s = now_s
 
     def set_hip_angles(self, left_rad: float, right_rad: float, left_rad_s: float = 0.0,
-                       right_rad_s: float = 0.0) -> None:
-        """Move the cable anchors; a non-finite or absurd angle keeps the previous one."""
+                       right_rad_s: float = 0.0, age_s: float = 0.0) -> None:
+        """Move the cable anchors; a non-finite or absurd angle keeps the previous one.
+
+        A sample older than ``max_hip_sample_age_s`` is ignored: the host received it late
+        (a backlog queued while it was busy), and applying a whole backlog within milliseconds
+        would move the hip through its path at once and snap the cable, which a body cannot do.
+        """
+        if age_s > self.config.max_hip_sample_age_s:
+            self.stale_hip_samples += 1
+            return
         limit = self.config.max_hip_angle_rad
         self._hip_fault = any(abs(a) > limit for a in (left_rad, right_rad) if math.isfinite(a))
         if self._hip_fault:

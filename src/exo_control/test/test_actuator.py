@@ -47,6 +47,24 @@ def test_slack_cable_carries_no_force_until_taken_up_then_follows_its_stiffness(
     assert reading.left.force_n == pytest.approx(cfg.cable_stiffness_n_per_m * stretch, rel=0.02)
 
 
+def test_a_backlog_of_late_joint_states_does_not_sweep_the_hip_and_snap_the_cable():
+    # A CI run: the actuator node was busy while the stream started, then received its queue
+    # of joint states within milliseconds; the hip swept through 0.2 rad and the cable read
+    # 292 N. Samples older than max_hip_sample_age_s are history: they move nothing.
+    cfg = SimulatedActuatorConfig(backlash_rad=0.0, cable_damping_n_s_per_m=0.0)
+    sim = SimulatedBowdenActuator(cfg)
+    _, t = drive(sim, 0.1, 0.0)
+    for k in range(20):  # 200 ms of a flexing hip, delivered at once 0.2 s late
+        sim.set_hip_angles(0.01 * k, 0.01 * k, age_s=0.195 - 0.01 * k)
+    assert sim.stale_hip_samples == 15  # the last five are within 50 ms of now (0.15 fitted)
+    reading, t = drive(sim, 0.05, 0.0, start_s=t)
+    assert reading.left.force_n == 0.0 and reading.right.force_n == 0.0
+    sim.set_hip_angles(0.3, 0.3, age_s=0.0)  # fresh: 0.15 rad past the fitted 0.15, 15 mm path
+    reading, _ = drive(sim, 0.1, 0.0, start_s=t)
+    assert reading.left.force_n == pytest.approx(cfg.cable_stiffness_n_per_m * 0.010, rel=0.05)
+    assert sim.stale_hip_samples == 15
+
+
 def test_hip_flexion_stretches_an_extension_cable_and_extension_slackens_it():
     cfg = SimulatedActuatorConfig(backlash_rad=0.0, cable_damping_n_s_per_m=0.0)
     sim = SimulatedBowdenActuator(cfg)
