@@ -145,6 +145,13 @@ class SimulatedActuatorConfig:
         0.05, "joint states older than this when they arrive are history, not where the hip is"
         " now: a backlog delivered at once does not sweep the simulated hip through it, s",
         0.005, 1.0)
+    hip_jump_rad: float = spec(
+        0.05, "a joint state further than this from where the simulated hip is (joint states"
+        " that paused and resumed) is caught up with at hip_catch_up_rad_s, not jumped to, rad",
+        0.005, 1.0)
+    hip_catch_up_rad_s: float = spec(
+        4.0, "speed at which the simulated hip closes such a gap on top of its own motion,"
+        " rad/s", 0.1, 100.0)
     max_gap_s: float = spec(0.5, "longest stall of the host process integrated at once, s",
                             0.01, 5.0)
     force_noise_n: float = spec(0.0, "standard deviation of force-sensor noise, N", 0.0, 20.0)
@@ -264,6 +271,7 @@ class SimulatedBowdenActuator(ActuatorDriver):
         self._command_s: float | None = None
         self._hip: dict[str, tuple[float, float]] = {}  # angle rad, velocity rad/s
         self._hip_set_s = 0.0
+        self._hip_gap: dict[str, float] = {}  # rad the simulated hip still lags its samples by
         self._hip_fault = False
         self.stale_hip_samples = 0  # joint states that arrived too late to place the hip
         self.injected_faults = Fault.NONE
@@ -295,18 +303,29 @@ class SimulatedBowdenActuator(ActuatorDriver):
         self._hip_fault = any(abs(a) > limit for a in (left_rad, right_rad) if math.isfinite(a))
         if self._hip_fault:
             return
+        now_s = self._now_s or 0.0
         for side, angle, rate in (("left", left_rad, left_rad_s),
                                   ("right", right_rad, right_rad_s)):
             if math.isfinite(angle):
                 if side not in self._hip:
                     self._sides[side].fitted_hip_rad = angle
+                gap = self._hip_angle(side, now_s) - angle
+                self._hip_gap[side] = gap if abs(gap) > self.config.hip_jump_rad else 0.0
                 self._hip[side] = (angle, rate if math.isfinite(rate) else 0.0)
-        self._hip_set_s = self._now_s or 0.0
+        self._hip_set_s = now_s
 
     def _hip_angle(self, side: str, now_s: float) -> float:
-        """Hip angle extrapolated with its velocity for up to 50 ms after the last sample."""
+        """Hip angle extrapolated with its velocity for up to 50 ms after the last sample.
+
+        After a pause in the joint states the samples resume far from where the simulated hip
+        is; a body covers that path in time, so the hip closes the gap at
+        ``hip_catch_up_rad_s`` instead of jumping (a jump snaps the cable in one step).
+        """
         angle, rate = self._hip.get(side, (self._sides[side].fitted_hip_rad, 0.0))
-        return angle + rate * clamp(now_s - self._hip_set_s, 0.0, 0.05)
+        since = now_s - self._hip_set_s
+        gap = self._hip_gap.get(side, 0.0)
+        left = max(0.0, abs(gap) - self.config.hip_catch_up_rad_s * max(0.0, since))
+        return angle + rate * clamp(since, 0.0, 0.05) + math.copysign(left, gap)
 
     def _drive_on(self, t: float) -> bool:
         """Whether the drive is driving at time ``t``: enabled and commanded recently."""

@@ -244,6 +244,8 @@ class ActuatorNode(ManagedNode):
             f"{out.mode.name}, faults: {out.faults!r}" if out.faults else out.mode.name,
             {"mode": out.mode.name, "left_cable_force_n": reading.left.force_n,
              "right_cable_force_n": reading.right.force_n, "faults": int(out.faults),
+             **({"stale_hip_samples": self.driver.stale_hip_samples}
+                if hasattr(self.driver, "stale_hip_samples") else {}),
              **(loop.stats.summary() if loop is not None else {})},
             hardware_id=self.config.driver)
 

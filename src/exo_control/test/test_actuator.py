@@ -65,6 +65,22 @@ def test_a_backlog_of_late_joint_states_does_not_sweep_the_hip_and_snap_the_cabl
     assert sim.stale_hip_samples == 15
 
 
+def test_joint_states_that_resume_far_away_are_caught_up_with_not_jumped_to():
+    # CI runs: joint states paused at the actuator and resumed 0.3 rad further on; the
+    # simulated hip jumped there in one step and the held cable read 222 N. A body covers
+    # that path in time: the hip closes the gap at hip_catch_up_rad_s (4 rad/s).
+    cfg = SimulatedActuatorConfig(backlash_rad=0.0, cable_damping_n_s_per_m=0.0)
+    sim = SimulatedBowdenActuator(cfg)
+    sim.set_hip_angles(0.0, 0.0)  # fitted upright
+    _, t = drive(sim, 0.05, 0.0)
+    sim.set_hip_angles(0.3, 0.01)  # left resumes 0.3 rad away; right moved a normal step
+    reading, t = drive(sim, 0.01, 0.0, start_s=t)  # 10 ms on: the left hip is at 0.04 rad
+    assert reading.left.force_n == 0.0
+    reading, _ = drive(sim, 0.1, 0.0, start_s=t)  # caught up: 30 mm path, 25 mm past slack
+    assert reading.left.force_n == pytest.approx(cfg.cable_stiffness_n_per_m * 0.025, rel=0.05)
+    assert reading.right.force_n == 0.0
+
+
 def test_hip_flexion_stretches_an_extension_cable_and_extension_slackens_it():
     cfg = SimulatedActuatorConfig(backlash_rad=0.0, cable_damping_n_s_per_m=0.0)
     sim = SimulatedBowdenActuator(cfg)
