@@ -32,12 +32,17 @@ def staging_prefix(target: Path, kind: str = "staging") -> str:
     return f".{target.name}.{kind}-{os.getpid()}-"
 
 
+def _temporary_file(target: Path) -> tuple[int, str]:
+    """An open temporary file beside ``target`` (its folder made if missing): (fd, path)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=part_prefix(target), suffix=".part", dir=target.parent)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; move it onto ``target`` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=part_prefix(target), suffix=".part", dir=target.parent)
+    fd, tmp = _temporary_file(target)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -128,9 +133,7 @@ def write_bytes_atomic(target: str | Path, data: bytes | memoryview) -> None:
         raise committer.error
     target = Path(target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=part_prefix(target), suffix=".part",
-                                   dir=target.parent)
+        fd, tmp = _temporary_file(target)
     except OSError as error:
         raise _named(error, target) from None
     handle = open(fd, "wb")
