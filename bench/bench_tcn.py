@@ -71,9 +71,10 @@ def bench_training(work: Path, duration_s: float, threads: int, jobs: int,
     # Three ways to spend the cores on the same folds: one after another with all the torch
     # threads (before --jobs), one after another with one job's threads (the per-fold cost the
     # jobs pay), and --jobs at a time. Taking turns, so all see similar load over time.
-    arrangements = {f"sequential, {threads} torch threads": (1, threads),
-                    f"sequential, {per_job} torch thread(s)": (1, per_job),
-                    f"--jobs {jobs}, {per_job} thread(s) each": (jobs, threads)}
+    before = f"sequential, {threads} torch threads"
+    parallel = f"--jobs {jobs}, {per_job} thread(s) each"
+    arrangements = {before: (1, threads), f"sequential, {per_job} torch thread(s)": (1, per_job),
+                    parallel: (jobs, threads)}
     if per_job == threads:  # one job already has every thread: the middle run adds nothing
         del arrangements[f"sequential, {per_job} torch thread(s)"]
     wall_s = {name: [] for name in arrangements}
@@ -86,19 +87,18 @@ def bench_training(work: Path, duration_s: float, threads: int, jobs: int,
             results = train_all(legs, replace(config, threads=run_threads), show_progress=False,
                                 jobs=run_jobs)
             wall_s[name].append(time.perf_counter() - started)
-            if run_jobs > 1:
+            if name == parallel:
                 fold_s += [f.train_seconds for mode in results for f in mode.folds]
             figures.append(f"{name} {wall_s[name][-1]:.1f} s (load {load:.1f})")
         print(f"round {round_index + 1}: " + "; ".join(figures), flush=True)
     print(results_markdown(results))
-    totals = {name: sum(values) for name, values in wall_s.items()}
-    parallel = totals.pop(f"--jobs {jobs}, {per_job} thread(s) each")
-    first = next(iter(wall_s))
-    print(f"TRAINING {first}: {np.median(wall_s[first]):.1f} s median of {rounds} (goal < 300 s "
+    print(f"TRAINING {before}: {np.median(wall_s[before]):.1f} s median of {rounds} (goal < 300 s "
           "for the default config)")
-    for name, total in totals.items():
-        print(f"SPEEDUP of --jobs {jobs} over {name}: {total / parallel:.2f}x over all rounds on "
-              f"{os.cpu_count()} cores (goal >= 1.7x on 2; other work on the machine skews it)")
+    for name, values in wall_s.items():
+        if name != parallel:
+            speedup = sum(values) / sum(wall_s[parallel])
+            print(f"SPEEDUP of --jobs {jobs} over {name}: {speedup:.2f}x over all rounds on "
+                  f"{os.cpu_count()} cores (goal >= 1.7x on 2; other work on the machine skews it)")
     mean_fold = float(np.mean(fold_s))
     print(f"per-fold training cost with {per_job} thread(s), {jobs} at once: mean "
           f"{mean_fold:.1f} s, max {max(fold_s):.1f} s")
