@@ -192,7 +192,7 @@ class ActuatorNode(ManagedNode):
             angles.append(msg.position[i] if i < len(msg.position) else math.nan)
             rates.append(msg.velocity[i] if i < len(msg.velocity) else 0.0)
         stamp = stamp_s(msg.header.stamp)  # 0: unstamped, taken as current
-        age_s = stamp_s(self.get_clock().now().to_msg()) - stamp if stamp > 0.0 else 0.0
+        age_s = self.get_clock().now().nanoseconds * 1e-9 - stamp if stamp > 0.0 else 0.0
         with self._lock:
             if self.driver is not None:
                 self.driver.set_hip_angles(angles[0], angles[1], rates[0], rates[1], age_s)
